@@ -1,0 +1,87 @@
+"""Every event of the contract, the envelope, and decoding by event type."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared.events.backtest import BacktestCompleted, BacktestFailed, BacktestRequested
+from shared.events.envelope import Envelope, Payload, derive_id, ensure_utc, make_envelope
+from shared.events.market import Bar, Tick, bar_id
+from shared.events.pairs import PairStateChanged, PairTested, SpreadUpdated, pair_id
+from shared.events.regime import MARKET_SCOPE, RegimeShifted
+from shared.events.signals import Leg, ParametersPublished, SignalEmitted, StrategyParameters
+
+PAYLOAD_TYPES: dict[str, type[Payload]] = {
+    cls.EVENT_TYPE: cls
+    for cls in (
+        Tick,
+        Bar,
+        PairTested,
+        PairStateChanged,
+        SpreadUpdated,
+        RegimeShifted,
+        ParametersPublished,
+        SignalEmitted,
+        BacktestRequested,
+        BacktestCompleted,
+        BacktestFailed,
+    )
+}
+
+
+class DecodeError(ValueError):
+    """A record that can never be processed: it goes to the dead-letter topic."""
+
+
+def decode(raw: bytes, expected: tuple[str, ...] | None = None) -> Envelope[Any]:
+    """Decode one record's value into a typed envelope, or raise DecodeError with the reason."""
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DecodeError(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise DecodeError("event is not a JSON object")
+    event_type = data.get("event_type")
+    if not isinstance(event_type, str) or event_type not in PAYLOAD_TYPES:
+        raise DecodeError(f"unknown event_type {event_type!r}")
+    if expected is not None and event_type not in expected:
+        raise DecodeError(f"event_type {event_type!r} does not belong on this topic")
+    payload_cls = PAYLOAD_TYPES[event_type]
+    try:
+        return Envelope[payload_cls].model_validate(data)  # type: ignore[valid-type]
+    except ValueError as exc:
+        raise DecodeError(f"invalid {event_type}: {_short(exc)}") from exc
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).replace("\n", " ")
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+__all__ = [
+    "MARKET_SCOPE",
+    "PAYLOAD_TYPES",
+    "BacktestCompleted",
+    "BacktestFailed",
+    "BacktestRequested",
+    "Bar",
+    "DecodeError",
+    "Envelope",
+    "Leg",
+    "PairStateChanged",
+    "PairTested",
+    "ParametersPublished",
+    "Payload",
+    "RegimeShifted",
+    "SignalEmitted",
+    "SpreadUpdated",
+    "StrategyParameters",
+    "Tick",
+    "bar_id",
+    "decode",
+    "derive_id",
+    "ensure_utc",
+    "make_envelope",
+    "pair_id",
+]

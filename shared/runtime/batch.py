@@ -1,0 +1,168 @@
+"""One batch, one transaction (contract delivery rule 1).
+
+Order of steps inside the transaction, and why:
+  1. take a batch number from the outbox sequence (publication order across batches);
+  2. decode every record; undecodable ones become dead letters (rule 5), never exceptions;
+  3. run the handlers, route by route: effects as upserts keyed by deterministic ids;
+  4. write the produced events and the dead letters to the outbox;
+  5. store the next offset of every partition read, fenced on the value we started from;
+  6. commit. Only then are the outbox rows published (rule 3), by the caller.
+A crash anywhere before 6 leaves no trace; a crash after 6 leaves unsent outbox rows that
+the relay publishes at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from shared.clock import Clock
+from shared.events import DecodeError, Envelope, decode
+from shared.runtime.records import ConsumedRecord, Emitted, OutgoingRecord, TopicNames
+from shared.runtime.store import RuntimeStore
+from shared.topics import topic as topic_spec
+
+DecodeResult = tuple[list[Any], list[tuple[ConsumedRecord, str]]]
+Decoder = Callable[[Sequence[ConsumedRecord]], DecodeResult]
+
+
+@dataclass
+class BatchContext:
+    """What a handler may touch: the batch's connection (in its transaction) and its outbox."""
+
+    conn: asyncpg.Connection
+    topics: TopicNames
+    clock: Clock
+    producer_name: str
+    emitted: Emitted = field(default_factory=Emitted)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def emit(self, contract_topic: str, envelope: Envelope[Any]) -> None:
+        self.emitted.event(self.topics.real(contract_topic), envelope)
+
+    def dead_letter(self, record: ConsumedRecord, reason: str) -> None:
+        self.emitted.dead_letters.append((record, reason))
+
+
+Handler = Callable[[list[Any], BatchContext], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """A contract topic, how its records are decoded, and the handler of the decoded items."""
+
+    topic: str
+    handle: Handler
+    decode: Decoder | None = None
+
+
+def envelope_decoder(contract_topic: str) -> Decoder:
+    expected = topic_spec(contract_topic).events
+
+    def _decode(records: Sequence[ConsumedRecord]) -> DecodeResult:
+        items: list[Any] = []
+        dead: list[tuple[ConsumedRecord, str]] = []
+        for record in records:
+            if record.value is None:
+                dead.append((record, "empty record value (tombstone) is not an event"))
+                continue
+            try:
+                items.append(decode(record.value, expected))
+            except DecodeError as exc:
+                dead.append((record, str(exc)))
+        return items, dead
+
+    return _decode
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    batch_no: int
+    outgoing: list[OutgoingRecord]
+    next_offsets: dict[tuple[str, int], int]
+    records_in: dict[str, int]
+    dead_letters: dict[str, int]
+
+
+class BatchProcessor:
+    def __init__(
+        self,
+        routes: Sequence[Route],
+        store: RuntimeStore,
+        topics: TopicNames,
+        clock: Clock,
+        producer_name: str,
+    ) -> None:
+        self.routes = list(routes)
+        self.store = store
+        self.topics = topics
+        self.clock = clock
+        self.producer_name = producer_name
+        self._by_real_topic = {topics.real(r.topic): r for r in self.routes}
+        self._decoders = {
+            topics.real(r.topic): (r.decode or envelope_decoder(r.topic)) for r in self.routes
+        }
+
+    @property
+    def real_topics(self) -> list[str]:
+        return list(self._by_real_topic)
+
+    async def process(
+        self,
+        conn: asyncpg.Connection,
+        records: Sequence[ConsumedRecord],
+        expected_offsets: dict[tuple[str, int], int | None],
+    ) -> BatchOutcome:
+        by_topic: dict[str, list[ConsumedRecord]] = {}
+        next_offsets: dict[tuple[str, int], int] = {}
+        for record in records:
+            by_topic.setdefault(record.topic, []).append(record)
+            tp = (record.topic, record.partition)
+            next_offsets[tp] = max(next_offsets.get(tp, 0), record.offset + 1)
+
+        async with conn.transaction():
+            batch_no = await self.store.next_batch_no(conn)
+            ctx = BatchContext(conn, self.topics, self.clock, self.producer_name)
+            for real_topic, route in self._by_real_topic.items():
+                topic_records = by_topic.get(real_topic)
+                if not topic_records:
+                    continue
+                items, dead = self._decoders[real_topic](topic_records)
+                ctx.emitted.dead_letters.extend(dead)
+                if items:
+                    await route.handle(items, ctx)
+            outgoing = list(ctx.emitted.records)
+            outgoing.extend(self._dead_letter_record(r, why) for r, why in ctx.emitted.dead_letters)
+            await self.store.write_outbox(conn, batch_no, outgoing)
+            await self.store.record_dead_letters(conn, ctx.emitted.dead_letters)
+            await self.store.store_offsets(conn, next_offsets, expected_offsets)
+
+        dead_counts: dict[str, int] = {}
+        for r, _ in ctx.emitted.dead_letters:
+            dead_counts[r.topic] = dead_counts.get(r.topic, 0) + 1
+        return BatchOutcome(
+            batch_no,
+            outgoing,
+            next_offsets,
+            {t: len(rs) for t, rs in by_topic.items()},
+            dead_counts,
+        )
+
+    def _dead_letter_record(self, record: ConsumedRecord, reason: str) -> OutgoingRecord:
+        headers = (
+            ("titan.source.topic", record.topic.encode()),
+            ("titan.source.partition", str(record.partition).encode()),
+            ("titan.source.offset", str(record.offset).encode()),
+            ("titan.error", reason.encode("utf-8", "replace")[:4000]),
+            ("titan.consumer", self.producer_name.encode()),
+        )
+        return OutgoingRecord(
+            topic=self.topics.dlq(record.topic),
+            key=record.key.decode("utf-8", "replace") if record.key is not None else None,
+            value=record.value if record.value is not None else b"",
+            event_id=None,
+            headers=headers + tuple(record.headers),
+        )

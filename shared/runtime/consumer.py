@@ -1,0 +1,185 @@
+"""The batch consumer loop: offsets live in the service's database (contract rules 1, 2, 5).
+
+Kafka's committed offsets are informative only: on assignment the consumer seeks to the
+offsets stored in its own tables (earliest where none), and after each batch commits in
+PostgreSQL it also commits to Kafka so that lag tools show something sensible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+
+from shared.runtime.batch import BatchOutcome, BatchProcessor
+from shared.runtime.metrics import RuntimeMetrics
+from shared.runtime.outbox import OutboxPublisher
+from shared.runtime.records import ConsumedRecord
+from shared.runtime.retry import retry_transient
+from shared.runtime.store import OffsetsFenced, RuntimeStore
+from shared.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+def make_consumer(kafka: KafkaSettings, group_id: str, client_id: str, max_records: int) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        **kafka.client_kwargs(),  # type: ignore[arg-type]
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_poll_records=max_records,
+        # 8 MB per partition fetch: a batch of thousands of small JSON events in one request.
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=32 * 1024 * 1024,
+        # 5 min: a batch that waits out a database outage with backoff must not get the
+        # consumer kicked out of its group in the meantime.
+        max_poll_interval_ms=300_000,
+        # 45 s session / 3 s heartbeat: Kafka's defaults, survivable GC or event-loop stalls.
+        session_timeout_ms=45_000,
+        heartbeat_interval_ms=3_000,
+    )
+
+
+class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, loop: ConsumerLoop) -> None:
+        self.loop = loop
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        for tp in revoked:
+            self.loop.expected.pop((tp.topic, tp.partition), None)
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        await self.loop.seek_to_stored(list(assigned))
+        self.loop.assigned.set()
+
+
+class ConsumerLoop:
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        processor: BatchProcessor,
+        publisher: OutboxPublisher,
+        pool: asyncpg.Pool,
+        store: RuntimeStore,
+        metrics: RuntimeMetrics,
+        *,
+        batch_timeout_ms: int,
+        batch_max_records: int,
+        relay_interval_s: float,
+    ) -> None:
+        self.consumer = consumer
+        self.processor = processor
+        self.publisher = publisher
+        self.pool = pool
+        self.store = store
+        self.metrics = metrics
+        self.batch_timeout_ms = batch_timeout_ms
+        self.batch_max_records = batch_max_records
+        self.relay_interval_s = relay_interval_s
+        self.expected: dict[tuple[str, int], int | None] = {}
+        self.assigned = asyncio.Event()
+        self.stopping = asyncio.Event()
+        self.batches = 0
+
+    def subscribe(self) -> None:
+        self.consumer.subscribe(topics=self.processor.real_topics, listener=_SeekToStoredOffsets(self))
+
+    async def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
+        async def load() -> dict[tuple[str, int], int]:
+            async with self.pool.acquire() as conn:
+                return await self.store.load_offsets(conn, [(tp.topic, tp.partition) for tp in partitions])
+
+        stored = await retry_transient("load stored offsets", load)
+        for tp in partitions:
+            offset = stored.get((tp.topic, tp.partition))
+            self.expected[(tp.topic, tp.partition)] = offset
+            if offset is None:
+                await self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, offset)
+        log.info("assigned %d partitions; seeked to stored offsets", len(partitions))
+
+    async def run(self) -> None:
+        """Consume until stop() is called; the batch in hand is finished and committed first."""
+        await self.publisher.relay()
+        last_relay = time.monotonic()
+        while not self.stopping.is_set():
+            fetched = await self.consumer.getmany(
+                timeout_ms=self.batch_timeout_ms, max_records=self.batch_max_records
+            )
+            records = [
+                ConsumedRecord(
+                    topic=m.topic,
+                    partition=m.partition,
+                    offset=m.offset,
+                    key=m.key,
+                    value=m.value,
+                    timestamp_ms=m.timestamp,
+                    headers=tuple(m.headers or ()),
+                )
+                for _, messages in sorted(fetched.items(), key=lambda kv: (kv[0].topic, kv[0].partition))
+                for m in messages
+            ]
+            if records:
+                await self.handle_batch(records)
+            if time.monotonic() - last_relay >= self.relay_interval_s:
+                await self.publisher.relay()
+                last_relay = time.monotonic()
+            self._update_lag()
+
+    async def handle_batch(self, records: list[ConsumedRecord]) -> None:
+        started = time.perf_counter()
+
+        async def attempt() -> BatchOutcome:
+            async with self.pool.acquire() as conn:
+                return await self.processor.process(conn, records, self.expected)
+
+        try:
+            outcome = await retry_transient(
+                "process batch",
+                attempt,
+                on_retry=lambda exc: self._count_retry("process batch"),
+            )
+        except OffsetsFenced as exc:
+            # Another consumer committed past us: drop this batch and resume from the DB.
+            self.metrics.fenced.inc()
+            log.warning("batch fenced (%s); re-seeking to stored offsets", exc)
+            await self.seek_to_stored(list(self.consumer.assignment()))
+            return
+        for tp, next_offset in outcome.next_offsets.items():
+            self.expected[tp] = next_offset
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        for topic, n in outcome.records_in.items():
+            self.metrics.records_in(topic).inc(n)
+        for topic, n in outcome.dead_letters.items():
+            self.metrics.dead_lettered(topic).inc(n)
+        await self.publisher.publish_batch(outcome.batch_no, outcome.outgoing)
+        self.batches += 1
+        await self._commit_to_kafka(outcome.next_offsets)
+
+    async def _count_retry(self, what: str) -> None:
+        self.metrics.retries(what).inc()
+
+    async def _commit_to_kafka(self, next_offsets: dict[tuple[str, int], int]) -> None:
+        """Informative only (rule 2): failure here is logged, never retried or fatal."""
+        try:
+            await self.consumer.commit({TopicPartition(t, p): o for (t, p), o in next_offsets.items()})
+        except Exception as exc:  # noqa: BLE001 - the database holds the real offsets
+            log.debug("informative Kafka offset commit failed: %s", exc)
+
+    def _update_lag(self) -> None:
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            position = self.expected.get((tp.topic, tp.partition))
+            if highwater is not None and position is not None:
+                self.metrics.consumer_lag(tp.topic, str(tp.partition)).set(max(0, highwater - position))
+
+    def stop(self) -> None:
+        self.stopping.set()

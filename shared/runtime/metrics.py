@@ -1,0 +1,65 @@
+"""Prometheus metrics of the runtime, one registry per service instance."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class RuntimeMetrics:
+    def __init__(self, service: str, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        labels = {"service": service}
+        self.records_in = Counter(
+            "titan_records_in",
+            "Records consumed, by topic",
+            ["topic"],
+            registry=self.registry,
+        ).labels
+        self.records_out = Counter(
+            "titan_records_out",
+            "Records published, by topic",
+            ["topic"],
+            registry=self.registry,
+        ).labels
+        self.dead_lettered = Counter(
+            "titan_dead_lettered",
+            "Records sent to a dead-letter topic, by source topic",
+            ["topic"],
+            registry=self.registry,
+        ).labels
+        self.batch_seconds = Histogram(
+            "titan_batch_seconds",
+            "Time to process one batch: decode, effects, outbox, offsets, commit",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.publish_seconds = Histogram(
+            "titan_publish_seconds",
+            "Time to publish one batch's outbox rows and mark them sent",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.consumer_lag = Gauge(
+            "titan_consumer_lag",
+            "High-water mark minus position, by topic and partition",
+            ["topic", "partition"],
+            registry=self.registry,
+        ).labels
+        self.outbox_backlog = Gauge(
+            "titan_outbox_backlog",
+            "Outbox rows written but not yet published",
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            "titan_transient_retries",
+            "Transient failures retried with backoff",
+            ["what"],
+            registry=self.registry,
+        ).labels
+        self.fenced = Counter(
+            "titan_offset_fenced",
+            "Batches rolled back because another consumer moved the stored offsets",
+            registry=self.registry,
+        )
+        self.info = Gauge("titan_service_info", "Service identity", ["service"], registry=self.registry)
+        self.info.labels(**labels).set(1)

@@ -1,0 +1,213 @@
+"""Running one service: database, migrations, consumer loop, outbox relay, HTTP, signals.
+
+Start-up order: settings (validated) -> pool -> migrations -> producer -> relay of unsent
+outbox rows -> service hook (load state) -> HTTP -> consumer. Shutdown on SIGTERM/SIGINT:
+stop fetching, finish and commit the batch in hand, publish it, then close consumer,
+producer, HTTP and pool, in that order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from fastapi import APIRouter
+
+from shared.clock import Clock, SystemClock
+from shared.runtime.batch import BatchProcessor, Route
+from shared.runtime.consumer import ConsumerLoop, make_consumer
+from shared.runtime.http import HttpServer, build_app
+from shared.runtime.metrics import RuntimeMetrics
+from shared.runtime.outbox import OutboxPublisher, make_producer
+from shared.runtime.records import TopicNames
+from shared.runtime.retry import retry_transient
+from shared.runtime.store import RuntimeStore
+from shared.settings import KafkaSettings, ServiceSettings
+
+log = logging.getLogger(__name__)
+
+RUNTIME_MIGRATIONS = ("runtime", Path(__file__).parent / "sql")
+# Time allowed for the batch in hand to finish after SIGTERM before tasks are cancelled;
+# 25 s fits inside Kubernetes' default 30 s termination grace period.
+SHUTDOWN_GRACE_S = 25.0
+
+
+@dataclass
+class ServiceContext:
+    """What a service's hooks and HTTP routes get: its pool, settings, topics, producer."""
+
+    name: str
+    settings: ServiceSettings
+    kafka: KafkaSettings
+    pool: asyncpg.Pool
+    topics: TopicNames
+    metrics: RuntimeMetrics
+    clock: Clock
+    producer: AIOKafkaProducer
+    publisher: OutboxPublisher
+    store: RuntimeStore
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ServiceDefinition:
+    name: str  # also the PostgreSQL schema name
+    routes: Callable[[ServiceContext], Sequence[Route]]
+    migrations: Sequence[tuple[str, Path]] = ()
+    api: Callable[[ServiceContext], APIRouter] | None = None
+    on_start: Callable[[ServiceContext], Awaitable[None]] | None = None
+    background: Sequence[Callable[[ServiceContext], Awaitable[None]]] = ()
+    pool_max: int = 4
+
+
+async def create_pool(dsn: str, schema: str, max_size: int) -> asyncpg.Pool:
+    async def connect() -> asyncpg.Pool:
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=1,
+            max_size=max_size,
+            server_settings={"search_path": schema, "application_name": f"titan-{schema}"},
+            # 10 s: a local or in-cluster database answers in milliseconds; longer means down,
+            # and retry_transient's backoff takes over.
+            timeout=10,
+        )
+        assert pool is not None
+        return pool
+
+    return await retry_transient("connect to PostgreSQL", connect, max_attempts=30)
+
+
+async def apply_migrations(pool: asyncpg.Pool, schema: str, sources: Sequence[tuple[str, Path]]) -> list[str]:
+    from shared.db.migrations import migrate
+
+    async with pool.acquire() as conn:
+        return await migrate(conn, schema, [RUNTIME_MIGRATIONS, *sources])
+
+
+class ServiceRunner:
+    def __init__(
+        self,
+        definition: ServiceDefinition,
+        settings: ServiceSettings,
+        kafka: KafkaSettings,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self.definition = definition
+        self.settings = settings
+        self.kafka = kafka
+        self.topics = TopicNames(settings.topic_prefix)
+        self.clock = clock or SystemClock()
+        self.metrics = RuntimeMetrics(definition.name)
+        self.http_port: int | None = None
+        self._stop = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        d = self.definition
+        group = self.settings.consumer_group or f"titan-{d.name}"
+        pool = await create_pool(self.settings.database_url.get_secret_value(), d.name, d.pool_max)
+        consumer: AIOKafkaConsumer | None = None
+        producer = make_producer(self.kafka, client_id=f"titan-{d.name}")
+        http: HttpServer | None = None
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            applied = await apply_migrations(pool, d.name, d.migrations)
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+            await retry_transient("start producer", producer.start, max_attempts=30)
+            store = RuntimeStore(group)
+            publisher = OutboxPublisher(producer, pool, store, self.metrics)
+            ctx = ServiceContext(
+                d.name, self.settings, self.kafka, pool, self.topics, self.metrics, self.clock,
+                producer, publisher, store,
+            )
+            routes = list(d.routes(ctx))
+            loop: ConsumerLoop | None = None
+            if routes:
+                consumer = make_consumer(
+                    self.kafka, group, f"titan-{d.name}", self.settings.batch_max_records
+                )
+                processor = BatchProcessor(routes, store, self.topics, self.clock, f"titan-{d.name}")
+                loop = ConsumerLoop(
+                    consumer, processor, publisher, pool, store, self.metrics,
+                    batch_timeout_ms=self.settings.batch_timeout_ms,
+                    batch_max_records=self.settings.batch_max_records,
+                    relay_interval_s=self.settings.outbox_relay_interval_s,
+                )
+            else:
+                await publisher.relay()
+            if d.on_start is not None:
+                await d.on_start(ctx)
+
+            async def readiness() -> dict[str, bool]:
+                checks = {"consumer_assigned": loop is None or loop.assigned.is_set()}
+                try:
+                    async with pool.acquire(timeout=2) as conn:
+                        await conn.fetchval("SELECT 1")
+                    checks["database"] = True
+                except Exception:  # noqa: BLE001 - any failure means not ready
+                    checks["database"] = False
+                return checks
+
+            routers = [d.api(ctx)] if d.api is not None else []
+            http = HttpServer(
+                build_app(d.name, self.metrics, readiness, routers),
+                self.settings.http_host,
+                self.settings.http_port,
+            )
+            self.http_port = await http.start()
+            log.info("%s serving HTTP on %s:%d", d.name, self.settings.http_host, self.http_port)
+            for job in d.background:
+                tasks.append(asyncio.create_task(job(ctx)))
+            if loop is not None and consumer is not None:
+                await retry_transient("start consumer", consumer.start, max_attempts=30)
+                loop.subscribe()
+                tasks.append(asyncio.create_task(loop.run()))
+            stop_wait = asyncio.create_task(self._stop.wait())
+            done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                if t is not stop_wait and t.exception() is not None:
+                    raise t.exception()  # type: ignore[misc]
+            if loop is not None:
+                loop.stop()
+            _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S) if tasks else (set(), set())
+            for t in pending:
+                t.cancel()
+            stop_wait.cancel()
+        finally:
+            for t in tasks:
+                if not t.done():
+                    t.cancel()
+            if consumer is not None:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            if http is not None:
+                with contextlib.suppress(Exception):
+                    await http.stop()
+            await pool.close()
+
+
+def run_forever(runner: ServiceRunner) -> int:
+    """Run a service until SIGTERM/SIGINT; exit code 0 after a clean shutdown."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, runner.request_stop)
+        await runner.run()
+
+    asyncio.run(main())
+    return 0

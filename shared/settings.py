@@ -1,0 +1,98 @@
+"""Typed settings from TITAN_* environment variables, validated at start-up.
+
+Secrets are SecretStr and have no defaults in code. When TITAN_KAFKA_BOOTSTRAP or
+TITAN_DATABASE_URL are unset, the embedded local infrastructure (`titan infra up`) is used:
+its state file holds the broker address and one DSN per service role.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+S = TypeVar("S", bound=BaseSettings)
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+
+
+class KafkaSettings(BaseSettings):
+    """Broker connection: plaintext on a laptop, SASL/SCRAM over TLS in a cluster."""
+
+    model_config = SettingsConfigDict(env_prefix="TITAN_KAFKA_", extra="ignore")
+
+    bootstrap: str = Field(min_length=3)
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = None
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL"):
+            missing = [
+                name
+                for name, value in (
+                    ("TITAN_KAFKA_SASL_MECHANISM", self.sasl_mechanism),
+                    ("TITAN_KAFKA_SASL_USERNAME", self.sasl_username),
+                    ("TITAN_KAFKA_SASL_PASSWORD", self.sasl_password),
+                )
+                if value is None
+            ]
+            if missing:
+                raise ValueError(f"{self.security_protocol} needs {', '.join(missing)}")
+        return self
+
+    def client_kwargs(self) -> dict[str, object]:
+        """Keyword arguments shared by aiokafka producers, consumers and admin clients."""
+        kwargs: dict[str, object] = {
+            "bootstrap_servers": self.bootstrap,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            kwargs["ssl_context"] = create_ssl_context(cafile=self.ssl_cafile)
+        if self.security_protocol.startswith("SASL"):
+            assert self.sasl_password is not None
+            kwargs["sasl_mechanism"] = self.sasl_mechanism
+            kwargs["sasl_plain_username"] = self.sasl_username
+            kwargs["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        return kwargs
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service shares; services subclass this to add their own."""
+
+    model_config = SettingsConfigDict(env_prefix="TITAN_", extra="ignore")
+
+    database_url: SecretStr
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=0, ge=0, le=65535)  # 0 = pick a free port
+    consumer_group: str | None = None
+    # Prepended to every contract topic name; lets tests (and tenants) share one broker.
+    topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")
+    batch_max_records: int = Field(default=5000, ge=1, le=100_000)
+    # 200 ms: long enough to fill a batch at tens of thousands of records/s, short enough
+    # that a quiet stream still sees sub-second end-to-end latency.
+    batch_timeout_ms: int = Field(default=200, ge=1, le=60_000)
+    # Unsent outbox rows are re-published on this period; 5 s bounds how stale an event can
+    # be after a broker outage without hammering the broker while it is down.
+    outbox_relay_interval_s: float = Field(default=5.0, gt=0.0, le=3600.0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+def load_or_exit(cls: type[S], **overrides: object) -> S:
+    """Build settings or exit with one line per bad variable (never printing secret values)."""
+    try:
+        return cls(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = [f"invalid configuration for {cls.__name__}:"]
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        for err in exc.errors():
+            name = prefix + "_".join(str(p) for p in err["loc"]).upper()
+            lines.append(f"  {name}: {err['msg']}")
+        print("\n".join(lines), file=sys.stderr)
+        raise SystemExit(2) from None

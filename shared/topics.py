@@ -1,0 +1,100 @@
+"""The topic registry of the architecture contract: names, keys, cleanup and retention.
+
+One place so that `titan infra up`, the test fixtures and every service agree on what
+exists. Partition counts are modest defaults for one machine; scaling out is more
+partitions (set with TITAN_TOPIC_PARTITIONS at creation time) and more replicas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key: str
+    events: tuple[str, ...]
+    cleanup_policy: str = "delete"  # "delete", "compact" or "compact,delete"
+    retention_ms: int | None = 7 * DAY_MS
+    partitions: int = 3
+    extra_config: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dlq(self) -> str:
+        return dlq_topic(self.name)
+
+    def config(self) -> dict[str, str]:
+        cfg = {"cleanup.policy": self.cleanup_policy}
+        if self.retention_ms is not None:
+            cfg["retention.ms"] = str(self.retention_ms)
+        cfg.update(self.extra_config)
+        return cfg
+
+
+def dlq_topic(source: str) -> str:
+    return f"{source}.dlq"
+
+
+MARKET_TICKS = TopicSpec("market.ticks.v1", "symbol", ("Tick",), retention_ms=7 * DAY_MS)
+MARKET_BARS = TopicSpec("market.bars.v1", "symbol", ("Bar",), retention_ms=30 * DAY_MS)
+PAIRS_TESTS = TopicSpec("pairs.tests.v1", "pair_id", ("PairTested",), retention_ms=30 * DAY_MS)
+PAIRS_LIFECYCLE = TopicSpec(
+    "pairs.lifecycle.v1",
+    "pair_id",
+    ("PairStateChanged",),
+    cleanup_policy="compact",
+    retention_ms=None,
+)
+PAIRS_SPREADS = TopicSpec("pairs.spreads.v1", "pair_id", ("SpreadUpdated",), retention_ms=30 * DAY_MS)
+REGIME_SHIFTS = TopicSpec(
+    "regime.shifts.v1",
+    "scope",
+    ("RegimeShifted",),
+    cleanup_policy="compact,delete",
+    retention_ms=365 * DAY_MS,
+)
+PARAMS = TopicSpec(
+    "params.v1", "pair_id|regime", ("ParametersPublished",), cleanup_policy="compact", retention_ms=None
+)
+SIGNALS = TopicSpec("signals.v1", "pair_id", ("SignalEmitted",), retention_ms=30 * DAY_MS)
+BACKTEST_REQUESTS = TopicSpec(
+    "backtest.requests.v1", "request_id", ("BacktestRequested",), retention_ms=7 * DAY_MS
+)
+BACKTEST_RESULTS = TopicSpec(
+    "backtest.results.v1",
+    "request_id",
+    ("BacktestCompleted", "BacktestFailed"),
+    retention_ms=30 * DAY_MS,
+)
+
+CONTRACT_TOPICS: tuple[TopicSpec, ...] = (
+    MARKET_TICKS,
+    MARKET_BARS,
+    PAIRS_TESTS,
+    PAIRS_LIFECYCLE,
+    PAIRS_SPREADS,
+    REGIME_SHIFTS,
+    PARAMS,
+    SIGNALS,
+    BACKTEST_REQUESTS,
+    BACKTEST_RESULTS,
+)
+
+
+def all_topics() -> tuple[TopicSpec, ...]:
+    """Contract topics plus one dead-letter topic for each (retention 30 days)."""
+    dlqs = tuple(
+        TopicSpec(t.dlq, t.key, ("DeadLetter",), retention_ms=30 * DAY_MS, partitions=1)
+        for t in CONTRACT_TOPICS
+    )
+    return CONTRACT_TOPICS + dlqs
+
+
+def topic(name: str) -> TopicSpec:
+    for spec in all_topics():
+        if spec.name == name:
+            return spec
+    raise KeyError(f"unknown topic {name!r}")
