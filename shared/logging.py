@@ -26,7 +26,9 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
-                doc[key] = value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+                doc[key] = (
+                    value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+                )
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
         return json.dumps(doc, default=str)

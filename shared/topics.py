@@ -48,7 +48,9 @@ PAIRS_LIFECYCLE = TopicSpec(
     cleanup_policy="compact",
     retention_ms=None,
 )
-PAIRS_SPREADS = TopicSpec("pairs.spreads.v1", "pair_id", ("SpreadUpdated",), retention_ms=30 * DAY_MS)
+PAIRS_SPREADS = TopicSpec(
+    "pairs.spreads.v1", "pair_id", ("SpreadUpdated",), retention_ms=30 * DAY_MS
+)
 REGIME_SHIFTS = TopicSpec(
     "regime.shifts.v1",
     "scope",
@@ -57,7 +59,11 @@ REGIME_SHIFTS = TopicSpec(
     retention_ms=365 * DAY_MS,
 )
 PARAMS = TopicSpec(
-    "params.v1", "pair_id|regime", ("ParametersPublished",), cleanup_policy="compact", retention_ms=None
+    "params.v1",
+    "pair_id|regime",
+    ("ParametersPublished",),
+    cleanup_policy="compact",
+    retention_ms=None,
 )
 SIGNALS = TopicSpec("signals.v1", "pair_id", ("SignalEmitted",), retention_ms=30 * DAY_MS)
 BACKTEST_REQUESTS = TopicSpec(

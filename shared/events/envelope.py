@@ -89,7 +89,8 @@ def make_envelope(
     producer: str,
     produced_at: datetime,
 ) -> Envelope[P]:
-    return Envelope[type(payload)](  # type: ignore[misc]
+    model: Any = Envelope[type(payload)]  # type: ignore[misc]
+    envelope: Envelope[P] = model(
         event_id=event_id,
         event_type=payload.EVENT_TYPE,
         schema_version=payload.SCHEMA_VERSION,
@@ -99,3 +100,4 @@ def make_envelope(
         key=key,
         payload=payload,
     )
+    return envelope

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -26,9 +26,11 @@ from shared.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 
-def make_consumer(kafka: KafkaSettings, group_id: str, client_id: str, max_records: int) -> AIOKafkaConsumer:
+def make_consumer(
+    kafka: KafkaSettings, group_id: str, client_id: str, max_records: int
+) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
-        **kafka.client_kwargs(),  # type: ignore[arg-type]
+        **kafka.client_kwargs(),
         group_id=group_id,
         client_id=client_id,
         enable_auto_commit=False,
@@ -73,6 +75,7 @@ class ConsumerLoop:
         batch_timeout_ms: int,
         batch_max_records: int,
         relay_interval_s: float,
+        reload_state: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.consumer = consumer
         self.processor = processor
@@ -83,18 +86,25 @@ class ConsumerLoop:
         self.batch_timeout_ms = batch_timeout_ms
         self.batch_max_records = batch_max_records
         self.relay_interval_s = relay_interval_s
+        # A failed attempt may have mutated the service's in-memory state before its
+        # transaction rolled back: reload it from the tables before the batch is retried.
+        self.reload_state = reload_state
         self.expected: dict[tuple[str, int], int | None] = {}
         self.assigned = asyncio.Event()
         self.stopping = asyncio.Event()
         self.batches = 0
 
     def subscribe(self) -> None:
-        self.consumer.subscribe(topics=self.processor.real_topics, listener=_SeekToStoredOffsets(self))
+        self.consumer.subscribe(
+            topics=self.processor.real_topics, listener=_SeekToStoredOffsets(self)
+        )
 
     async def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
         async def load() -> dict[tuple[str, int], int]:
             async with self.pool.acquire() as conn:
-                return await self.store.load_offsets(conn, [(tp.topic, tp.partition) for tp in partitions])
+                return await self.store.load_offsets(
+                    conn, [(tp.topic, tp.partition) for tp in partitions]
+                )
 
         stored = await retry_transient("load stored offsets", load)
         for tp in partitions:
@@ -124,7 +134,9 @@ class ConsumerLoop:
                     timestamp_ms=m.timestamp,
                     headers=tuple(m.headers or ()),
                 )
-                for _, messages in sorted(fetched.items(), key=lambda kv: (kv[0].topic, kv[0].partition))
+                for _, messages in sorted(
+                    fetched.items(), key=lambda kv: (kv[0].topic, kv[0].partition)
+                )
                 for m in messages
             ]
             if records:
@@ -145,12 +157,13 @@ class ConsumerLoop:
             outcome = await retry_transient(
                 "process batch",
                 attempt,
-                on_retry=lambda exc: self._count_retry("process batch"),
+                on_retry=lambda exc: self._after_failed_attempt(),
             )
         except OffsetsFenced as exc:
             # Another consumer committed past us: drop this batch and resume from the DB.
             self.metrics.fenced.inc()
             log.warning("batch fenced (%s); re-seeking to stored offsets", exc)
+            await self._after_failed_attempt()
             await self.seek_to_stored(list(self.consumer.assignment()))
             return
         for tp, next_offset in outcome.next_offsets.items():
@@ -164,14 +177,18 @@ class ConsumerLoop:
         self.batches += 1
         await self._commit_to_kafka(outcome.next_offsets)
 
-    async def _count_retry(self, what: str) -> None:
-        self.metrics.retries(what).inc()
+    async def _after_failed_attempt(self) -> None:
+        self.metrics.retries("process batch").inc()
+        if self.reload_state is not None:
+            await retry_transient("reload service state", self.reload_state)
 
     async def _commit_to_kafka(self, next_offsets: dict[tuple[str, int], int]) -> None:
         """Informative only (rule 2): failure here is logged, never retried or fatal."""
         try:
-            await self.consumer.commit({TopicPartition(t, p): o for (t, p), o in next_offsets.items()})
-        except Exception as exc:  # noqa: BLE001 - the database holds the real offsets
+            await self.consumer.commit(
+                {TopicPartition(t, p): o for (t, p), o in next_offsets.items()}
+            )
+        except Exception as exc:
             log.debug("informative Kafka offset commit failed: %s", exc)
 
     def _update_lag(self) -> None:
@@ -179,7 +196,9 @@ class ConsumerLoop:
             highwater = self.consumer.highwater(tp)
             position = self.expected.get((tp.topic, tp.partition))
             if highwater is not None and position is not None:
-                self.metrics.consumer_lag(tp.topic, str(tp.partition)).set(max(0, highwater - position))
+                self.metrics.consumer_lag(tp.topic, str(tp.partition)).set(
+                    max(0, highwater - position)
+                )
 
     def stop(self) -> None:
         self.stopping.set()

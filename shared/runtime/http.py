@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
@@ -46,13 +47,22 @@ def build_app(
     return app
 
 
+class _QuietServer(uvicorn.Server):
+    """uvicorn would install its own SIGTERM/SIGINT handlers; the service owns those."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 class HttpServer:
     """uvicorn in the service's own loop, with a port of 0 meaning 'pick a free one'."""
 
     def __init__(self, app: FastAPI, host: str, port: int) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="off", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        config = uvicorn.Config(
+            app, host=host, port=port, log_config=None, lifespan="off", access_log=False
+        )
+        self.server = _QuietServer(config)
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> int:

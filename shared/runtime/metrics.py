@@ -61,5 +61,7 @@ class RuntimeMetrics:
             "Batches rolled back because another consumer moved the stored offsets",
             registry=self.registry,
         )
-        self.info = Gauge("titan_service_info", "Service identity", ["service"], registry=self.registry)
+        self.info = Gauge(
+            "titan_service_info", "Service identity", ["service"], registry=self.registry
+        )
         self.info.labels(**labels).set(1)

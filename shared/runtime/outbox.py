@@ -31,7 +31,7 @@ KEEP_SENT_S = 3600.0
 
 def make_producer(kafka: KafkaSettings, client_id: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        **kafka.client_kwargs(),  # type: ignore[arg-type]
+        **kafka.client_kwargs(),
         client_id=client_id,
         enable_idempotence=True,
         acks="all",

@@ -61,7 +61,9 @@ async def retry_transient(
                 raise
             if stop is not None and stop.is_set() and attempt > 3:
                 raise
-            log.warning("%s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__, exc, delay)
+            log.warning(
+                "%s failed (%s: %s); retrying in %.1fs", what, type(exc).__name__, exc, delay
+            )
             if on_retry is not None:
                 await on_retry(exc)
             await asyncio.sleep(delay * (0.5 + random.random()))

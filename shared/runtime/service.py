@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,8 +63,10 @@ class ServiceDefinition:
     routes: Callable[[ServiceContext], Sequence[Route]]
     migrations: Sequence[tuple[str, Path]] = ()
     api: Callable[[ServiceContext], APIRouter] | None = None
+    # Loads the service's in-memory state from its tables; called at start-up and again
+    # before a failed batch is retried, so a rolled-back attempt leaves no trace in memory.
     on_start: Callable[[ServiceContext], Awaitable[None]] | None = None
-    background: Sequence[Callable[[ServiceContext], Awaitable[None]]] = ()
+    background: Sequence[Callable[[ServiceContext], Coroutine[Any, Any, None]]] = ()
     pool_max: int = 4
 
 
@@ -85,11 +87,14 @@ async def create_pool(dsn: str, schema: str, max_size: int) -> asyncpg.Pool:
     return await retry_transient("connect to PostgreSQL", connect, max_attempts=30)
 
 
-async def apply_migrations(pool: asyncpg.Pool, schema: str, sources: Sequence[tuple[str, Path]]) -> list[str]:
+async def apply_migrations(
+    pool: asyncpg.Pool, schema: str, sources: Sequence[tuple[str, Path]]
+) -> list[str]:
     from shared.db.migrations import migrate
 
     async with pool.acquire() as conn:
-        return await migrate(conn, schema, [RUNTIME_MIGRATIONS, *sources])
+        applied: list[str] = await migrate(conn, schema, [RUNTIME_MIGRATIONS, *sources])
+        return applied
 
 
 class ServiceRunner:
@@ -129,8 +134,16 @@ class ServiceRunner:
             store = RuntimeStore(group)
             publisher = OutboxPublisher(producer, pool, store, self.metrics)
             ctx = ServiceContext(
-                d.name, self.settings, self.kafka, pool, self.topics, self.metrics, self.clock,
-                producer, publisher, store,
+                d.name,
+                self.settings,
+                self.kafka,
+                pool,
+                self.topics,
+                self.metrics,
+                self.clock,
+                producer,
+                publisher,
+                store,
             )
             routes = list(d.routes(ctx))
             loop: ConsumerLoop | None = None
@@ -138,12 +151,20 @@ class ServiceRunner:
                 consumer = make_consumer(
                     self.kafka, group, f"titan-{d.name}", self.settings.batch_max_records
                 )
-                processor = BatchProcessor(routes, store, self.topics, self.clock, f"titan-{d.name}")
+                processor = BatchProcessor(
+                    routes, store, self.topics, self.clock, f"titan-{d.name}"
+                )
                 loop = ConsumerLoop(
-                    consumer, processor, publisher, pool, store, self.metrics,
+                    consumer,
+                    processor,
+                    publisher,
+                    pool,
+                    store,
+                    self.metrics,
                     batch_timeout_ms=self.settings.batch_timeout_ms,
                     batch_max_records=self.settings.batch_max_records,
                     relay_interval_s=self.settings.outbox_relay_interval_s,
+                    reload_state=(lambda: d.on_start(ctx)) if d.on_start is not None else None,  # type: ignore[misc]
                 )
             else:
                 await publisher.relay()
@@ -156,7 +177,7 @@ class ServiceRunner:
                     async with pool.acquire(timeout=2) as conn:
                         await conn.fetchval("SELECT 1")
                     checks["database"] = True
-                except Exception:  # noqa: BLE001 - any failure means not ready
+                except Exception:
                     checks["database"] = False
                 return checks
 
@@ -181,7 +202,9 @@ class ServiceRunner:
                     raise t.exception()  # type: ignore[misc]
             if loop is not None:
                 loop.stop()
-            _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S) if tasks else (set(), set())
+            _, pending = (
+                await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S) if tasks else (set(), set())
+            )
             for t in pending:
                 t.cancel()
             stop_wait.cancel()

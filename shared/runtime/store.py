@@ -123,7 +123,8 @@ class RuntimeStore:
 
     async def mark_sent(self, conn: asyncpg.Connection, batch_nos: Sequence[int]) -> None:
         await conn.execute(
-            "UPDATE outbox SET sent_at = now() WHERE batch_no = ANY($1::bigint[]) AND sent_at IS NULL",
+            "UPDATE outbox SET sent_at = now()"
+            " WHERE batch_no = ANY($1::bigint[]) AND sent_at IS NULL",
             list(batch_nos),
         )
 
@@ -163,7 +164,8 @@ class RuntimeStore:
 
     async def purge_sent(self, conn: asyncpg.Connection, older_than_s: float) -> int:
         status: str = await conn.execute(
-            "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < now() - make_interval(secs => $1)",
+            "DELETE FROM outbox"
+            " WHERE sent_at IS NOT NULL AND sent_at < now() - make_interval(secs => $1)",
             older_than_s,
         )
         return int(status.split()[-1])
