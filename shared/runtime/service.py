@@ -24,6 +24,7 @@ from fastapi import APIRouter
 from shared.clock import Clock, SystemClock
 from shared.runtime.batch import BatchProcessor, Route
 from shared.runtime.consumer import ConsumerLoop, make_consumer
+from shared.runtime.endpoints import register_endpoint, unregister_endpoint
 from shared.runtime.http import HttpServer, build_app
 from shared.runtime.metrics import RuntimeMetrics
 from shared.runtime.outbox import OutboxPublisher, make_producer
@@ -189,6 +190,7 @@ class ServiceRunner:
             )
             self.http_port = await http.start()
             log.info("%s serving HTTP on %s:%d", d.name, self.settings.http_host, self.http_port)
+            register_endpoint(d.name, f"http://{self.settings.http_host}:{self.http_port}")
             for job in d.background:
                 tasks.append(asyncio.create_task(job(ctx)))
             if loop is not None and consumer is not None:
@@ -220,6 +222,7 @@ class ServiceRunner:
             if http is not None:
                 with contextlib.suppress(Exception):
                     await http.stop()
+            unregister_endpoint(d.name)
             await pool.close()
 
 

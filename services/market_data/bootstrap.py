@@ -1,0 +1,80 @@
+"""Wiring of the market_data service: settings, state, routes, API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from services.market_data.api import build_router
+from services.market_data.domain.bars import BarConfig
+from services.market_data.domain.validation import TickLimits
+from services.market_data.handlers import MarketData
+from services.market_data.store import MarketDataStore
+from shared.events.market import INTERVAL_SECONDS
+from shared.runtime.batch import Route
+from shared.runtime.service import ServiceContext, ServiceDefinition
+from shared.settings import ServiceSettings
+from shared.topics import MARKET_TICKS
+
+
+class MarketDataSettings(ServiceSettings):
+    bar_intervals: str = "1m,1h,1d"
+    # 5 min covers the reordering of a live feed; larger grace keeps more bars revisable.
+    bar_grace_seconds: float = Field(default=300.0, ge=0.0)
+    max_price: float = Field(default=1e7, gt=0.0)
+    max_future_seconds: float = Field(default=300.0, ge=0.0)
+    close_bars_on_clock: bool = False
+
+    @field_validator("bar_intervals")
+    @classmethod
+    def _intervals(cls, value: str) -> str:
+        names = [v.strip() for v in value.split(",") if v.strip()]
+        bad = [n for n in names if n not in INTERVAL_SECONDS]
+        if not names or bad:
+            raise ValueError(f"bar intervals must be among {list(INTERVAL_SECONDS)}, got {value!r}")
+        return ",".join(names)
+
+    def bar_config(self) -> BarConfig:
+        intervals = tuple(self.bar_intervals.split(","))
+        grace = timedelta(seconds=self.bar_grace_seconds)
+        return BarConfig(intervals, {i: grace for i in intervals}, self.close_bars_on_clock)
+
+    def tick_limits(self) -> TickLimits:
+        return TickLimits(
+            max_price=self.max_price, max_future=timedelta(seconds=self.max_future_seconds)
+        )
+
+
+SETTINGS = MarketDataSettings
+
+
+def definition() -> ServiceDefinition:
+    store = MarketDataStore()
+    holder: dict[str, MarketData] = {}
+
+    def service(ctx: ServiceContext) -> MarketData:
+        if "svc" not in holder:
+            settings = ctx.settings
+            assert isinstance(settings, MarketDataSettings)
+            holder["svc"] = MarketData(
+                store, settings.bar_config(), settings.tick_limits(), ctx.clock
+            )
+        return holder["svc"]
+
+    def routes(ctx: ServiceContext) -> list[Route]:
+        svc = service(ctx)
+        return [Route(MARKET_TICKS.name, svc.handle_ticks, decode=svc.decode)]
+
+    async def on_start(ctx: ServiceContext) -> None:
+        async with ctx.pool.acquire() as conn:
+            await service(ctx).load(conn)
+
+    return ServiceDefinition(
+        name="market_data",
+        routes=routes,
+        migrations=[("market_data", Path(__file__).parent / "migrations")],
+        api=lambda ctx: build_router(ctx, store),
+        on_start=on_start,
+    )

@@ -1,0 +1,73 @@
+"""market_data handlers: ticks in, ticks and bars stored, bars out (in one transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from services.market_data.domain.bars import BarAggregator, BarConfig
+from services.market_data.domain.validation import (
+    AcceptedTick,
+    TickLimits,
+    decode_ticks,
+    first_occurrences,
+)
+from services.market_data.store import MarketDataStore
+from shared.clock import Clock
+from shared.events import make_envelope
+from shared.runtime.batch import BatchContext, DecodeResult
+from shared.runtime.records import ConsumedRecord
+from shared.topics import MARKET_BARS
+
+
+class MarketData:
+    """The service's state (the bar aggregator) and its handlers."""
+
+    def __init__(self, store: MarketDataStore, config: BarConfig, limits: TickLimits, clock: Clock):
+        self.store = store
+        self.config = config
+        self.limits = limits
+        self.clock = clock
+        self.aggregator = BarAggregator(config)
+        self.max_grace_us = max(config.grace_us(i) for i in config.intervals)
+
+    async def load(self, conn: Any) -> None:
+        marks, rows = await self.store.load_state(conn, self.max_grace_us)
+        self.aggregator = BarAggregator.restore(self.config, marks, rows)
+
+    def decode(self, records: Sequence[ConsumedRecord]) -> DecodeResult:
+        present = [r for r in records if r.value is not None]
+        dead: list[tuple[ConsumedRecord, str]] = [
+            (r, "empty record value (tombstone) is not a tick") for r in records if r.value is None
+        ]
+        accepted, rejected = decode_ticks(
+            [r.value for r in present if r.value is not None], self.clock, self.limits
+        )
+        dead.extend((present[x.position], x.reason) for x in rejected)
+        return list(accepted), dead
+
+    async def handle_ticks(self, ticks: list[AcceptedTick], ctx: BatchContext) -> None:
+        unique = first_occurrences(ticks)
+        new_ids = await self.store.insert_new_ticks(ctx.conn, unique)
+        fresh = (
+            [t for t in unique if t.event_id in new_ids] if len(new_ids) != len(unique) else unique
+        )
+        changes = self.aggregator.apply(fresh)
+        await self.store.upsert_bars(ctx.conn, changes.upserts)
+        await self.store.insert_late(ctx.conn, changes.late)
+        await self.store.save_watermarks(ctx.conn, changes.watermarks)
+        now = ctx.clock.now()
+        for bar in changes.publish:
+            ctx.emit(
+                MARKET_BARS.name,
+                make_envelope(
+                    bar,
+                    event_id=bar.event_id(),
+                    occurred_at=bar.end,
+                    key=bar.symbol,
+                    producer=ctx.producer_name,
+                    produced_at=now,
+                ),
+            )
+        ctx.state["late_ticks"] = ctx.state.get("late_ticks", 0) + len(changes.late)
+        ctx.state["duplicate_ticks"] = len(ticks) - len(fresh)
