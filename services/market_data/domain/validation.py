@@ -1,0 +1,226 @@
+"""Decode and validate a batch of market.ticks.v1 records, fast.
+
+Two paths give the same verdict on every record:
+
+- the fast path parses the whole envelope in pydantic-core (Rust) into a lean model whose
+  field constraints mirror `Envelope[Tick]`; it is stricter than the contract model, never
+  laxer (e.g. its symbol pattern, run by the Rust regex engine, has no trailing-newline
+  quirk), so anything it accepts the contract model accepts with the same values;
+- whatever the fast path refuses goes through the contract's own `decode` (the oracle),
+  which either accepts it after all or produces the precise reason for the dead-letter topic.
+
+Then the limits pydantic cannot know are checked: an absurd price, a jump against the
+symbol's last accepted price, and a timestamp in the future (which would otherwise push the
+symbol's watermark ahead and close bars that are still trading).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.clock import Clock
+from shared.events import DecodeError, Tick, decode
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MICROSECOND = timedelta(microseconds=1)
+TICK_TOPIC_EVENTS = ("Tick",)
+
+
+@dataclass(frozen=True)
+class TickLimits:
+    """Plausibility limits beyond the Tick model's own checks.
+
+    max_relative_jump is off (None) by default: a legitimate gap (split, halt, news) would be
+    dead-lettered, and the check makes the verdict depend on the previous accepted price.
+    """
+
+    max_price: float = 1e7
+    max_relative_jump: float | None = None
+    max_future: timedelta = timedelta(minutes=5)
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.max_price) and self.max_price > 0):
+            raise ValueError(f"max_price must be finite and positive, got {self.max_price!r}")
+        jump = self.max_relative_jump
+        if jump is not None and not (math.isfinite(jump) and jump > 0):
+            raise ValueError(f"max_relative_jump must be positive or None, got {jump!r}")
+        if self.max_future < timedelta(0):
+            raise ValueError(f"max_future must not be negative, got {self.max_future}")
+
+
+class AcceptedTick(NamedTuple):
+    """A validated trade. A tuple, so it goes to the database as a row without copying."""
+
+    event_id: uuid.UUID
+    symbol: str
+    ts: datetime  # UTC
+    ts_us: int  # epoch microseconds of ts
+    price: float
+    size: float
+    trade_id: str | None
+    source: str
+
+
+class Rejection(NamedTuple):
+    position: int  # index of the record in the batch passed to decode_ticks
+    reason: str
+
+
+def epoch_us(ts: datetime) -> int:
+    return (ts - EPOCH) // ONE_MICROSECOND
+
+
+# The lean mirror of Envelope[Tick]. Keep in step with shared/events/{envelope,market}.py;
+# tests/unit/market_data/test_validation.py checks both paths agree on valid and broken input.
+_Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9.\-_/]{0,19}$")]
+_Price = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+_Size = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+
+
+class _LeanTick(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    symbol: _Symbol
+    ts: datetime
+    price: _Price
+    size: _Size = 0.0
+    trade_id: str | None = None
+    source: str = "unknown"
+
+
+class _LeanTickEnvelope(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    event_id: uuid.UUID
+    event_type: str
+    schema_version: int = Field(ge=1)
+    occurred_at: datetime
+    produced_at: datetime
+    producer: str = Field(min_length=1)
+    key: str = Field(min_length=1)
+    payload: _LeanTick
+
+
+_lean_validate = _LeanTickEnvelope.model_validate_json
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    if value.utcoffset() == timedelta(0):
+        return value if value.tzinfo is UTC else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _decode_slow(raw: bytes) -> Tick | str:
+    """The contract's decoder: the accepted Tick, or the reason it can never be processed."""
+    try:
+        envelope = decode(raw, expected=TICK_TOPIC_EVENTS)
+    except DecodeError as exc:
+        return _bare_payload_reason(raw) or str(exc)
+    tick: Tick = envelope.payload
+    return tick if isinstance(tick, Tick) else f"payload is not a Tick: {type(tick).__name__}"
+
+
+def _bare_payload_reason(raw: bytes) -> str | None:
+    try:
+        data: Any = json.loads(raw)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and "event_type" not in data and "symbol" in data:
+        return "bare Tick payload without envelope: event_type, event_id and payload missing"
+    return None
+
+
+def decode_ticks(
+    raws: list[bytes],
+    clock: Clock,
+    limits: TickLimits | None = None,
+    last_prices: dict[str, float] | None = None,
+) -> tuple[list[AcceptedTick], list[Rejection]]:
+    """Decode and validate a batch of record values from market.ticks.v1.
+
+    Returns the accepted ticks in batch order and (index, reason) for every rejected record.
+    `clock.now()` is read once per batch. With `limits.max_relative_jump` set, `last_prices`
+    (symbol -> last accepted price) is read and updated in place; the caller keeps it across
+    batches and seeds it from its store after a restart.
+    """
+    lim = limits if limits is not None else TickLimits()
+    horizon = clock.now() + lim.max_future
+    max_price = lim.max_price
+    max_jump = lim.max_relative_jump
+    prices = last_prices if last_prices is not None else {}
+    accepted: list[AcceptedTick] = []
+    rejected: list[Rejection] = []
+    append = accepted.append
+    for index, raw in enumerate(raws):
+        try:
+            env = _lean_validate(raw)
+            ok = env.event_type == "Tick"
+        except (ValidationError, ValueError):
+            ok = False
+        if ok:
+            lean = env.payload
+            event_id = env.event_id
+            symbol, ts, price, size = lean.symbol, _utc(lean.ts), lean.price, lean.size
+            trade_id, source = lean.trade_id, lean.source
+        else:
+            slow = _decode_slow(raw)
+            if isinstance(slow, str):
+                rejected.append(Rejection(index, slow))
+                continue
+            event_id = _envelope_id(raw)
+            symbol, ts, price, size = slow.symbol, slow.ts, slow.price, slow.size
+            trade_id, source = slow.trade_id, slow.source
+        if price > max_price:
+            rejected.append(Rejection(index, f"price {price!r} above max_price {max_price!r}"))
+            continue
+        if ts > horizon:
+            rejected.append(Rejection(index, _future_reason(ts, horizon, lim.max_future)))
+            continue
+        if max_jump is not None:
+            last = prices.get(symbol)
+            if last is not None and abs(price / last - 1.0) > max_jump:
+                rejected.append(Rejection(index, _jump_reason(symbol, price, last, max_jump)))
+                continue
+            prices[symbol] = price
+        append(AcceptedTick(event_id, symbol, ts, epoch_us(ts), price, size, trade_id, source))
+    return accepted, rejected
+
+
+def _envelope_id(raw: bytes) -> uuid.UUID:
+    # Only reached after the contract decoder accepted the record, so the id is valid.
+    return uuid.UUID(str(json.loads(raw)["event_id"]))
+
+
+def _future_reason(ts: datetime, horizon: datetime, max_future: timedelta) -> str:
+    ahead = (ts - (horizon - max_future)).total_seconds()
+    return (
+        f"ts {ts.isoformat()} is {ahead:.3f} s in the future "
+        f"(max_future {max_future.total_seconds():g} s)"
+    )
+
+
+def _jump_reason(symbol: str, price: float, last: float, max_jump: float) -> str:
+    return (
+        f"price {price!r} moves {abs(price / last - 1.0):.2%} from the last accepted price "
+        f"{last!r} of {symbol} (max_relative_jump {max_jump:.2%})"
+    )
+
+
+def first_occurrences(ticks: list[AcceptedTick]) -> list[AcceptedTick]:
+    """Drop repeats of a tick id within one batch, keeping the first (producer retries)."""
+    seen: set[uuid.UUID] = set()
+    unique: list[AcceptedTick] = []
+    for tick in ticks:
+        if tick.event_id not in seen:
+            seen.add(tick.event_id)
+            unique.append(tick)
+    return unique

@@ -1,0 +1,1 @@
+"""Feed adapters that put trades on market.ticks.v1: file replay and websocket trade feeds."""

@@ -1,0 +1,177 @@
+"""Helpers for integration tests: read topics, wait for a consumer, run services.
+
+Nothing here mocks Kafka or PostgreSQL: every helper talks to the real servers the
+session fixtures started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from shared.runtime.service import ServiceDefinition, ServiceRunner
+from shared.settings import KafkaSettings, ServiceSettings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes]
+
+    def json(self) -> Any:
+        return json.loads(self.value)
+
+
+async def partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
+    # A producer's partitions_for() waits for the topic's metadata, which a fresh consumer's
+    # partitions_for_topic() does not.
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        return [TopicPartition(t, p) for t in topics for p in sorted(await producer.partitions_for(t))]
+    finally:
+        await producer.stop()
+
+
+async def end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+    tps = await partitions(bootstrap, topics)
+    assert tps, f"no partitions found for {topics}"
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(tps)
+        return {(tp.topic, tp.partition): off for tp, off in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Record]:
+    """Every record on `topic` up to its end offsets at the time of the call."""
+    ends = await end_offsets(bootstrap, [topic])
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    records: list[Record] = []
+    try:
+        tps = [TopicPartition(t, p) for (t, p) in ends]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        remaining = {tp for tp in tps if ends[(tp.topic, tp.partition)] > 0}
+        deadline = time.monotonic() + timeout_s
+        while remaining and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            for tp, messages in batch.items():
+                for m in messages:
+                    if m.offset < ends[(tp.topic, tp.partition)]:
+                        records.append(
+                            Record(m.topic, m.partition, m.offset, m.key, m.value or b"",
+                                   {k: v for k, v in (m.headers or ())})  # fmt: skip
+                        )
+                if await consumer.position(tp) >= ends[(tp.topic, tp.partition)]:
+                    remaining.discard(tp)
+        assert not remaining, f"could not read {topic} to its end in {timeout_s}s"
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def wait_consumed(
+    dsn: str,
+    schema: str,
+    ends: dict[tuple[str, int], int],
+    timeout_s: float = 120.0,
+    group: str | None = None,
+) -> None:
+    """Until the service's stored offsets (its own table) reach `ends`."""
+    deadline = time.monotonic() + timeout_s
+    wanted = {k: v for k, v in ends.items() if v > 0}
+    assert wanted, f"nothing to wait for: end offsets {ends}"
+    last: dict[tuple[str, int], int] = {}
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, asyncpg.PostgresError):
+            conn = await asyncpg.connect(dsn, server_settings={"search_path": schema})
+            try:
+                rows = await conn.fetch(
+                    "SELECT group_id, topic, partition, next_offset FROM consumer_offsets"
+                )
+            finally:
+                await conn.close()
+            last = {
+                (r["topic"], r["partition"]): r["next_offset"]
+                for r in rows
+                if group is None or r["group_id"] == group
+            }
+            if all(last.get(tp, 0) >= off for tp, off in wanted.items()):
+                return
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"not consumed in {timeout_s}s: stored {last}, wanted {wanted}")
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    definition: ServiceDefinition, settings: ServiceSettings, kafka: KafkaSettings
+) -> AsyncIterator[ServiceRunner]:
+    """A service in this event loop; stopped (as on SIGTERM) when the block ends."""
+    runner = ServiceRunner(definition, settings, kafka)
+    task = asyncio.create_task(runner.run())
+    try:
+        while runner.http_port is None:
+            if task.done():
+                task.result()
+                raise AssertionError("service stopped during start-up")
+            await asyncio.sleep(0.05)
+        yield runner
+    finally:
+        runner.request_stop()
+        await asyncio.wait_for(task, timeout=60)
+
+
+class ServiceProcess:
+    """`python -m titan.cli run SERVICE` as a child process, for SIGKILL tests."""
+
+    def __init__(self, service: str, env: dict[str, str], log_path: Path) -> None:
+        self.service = service
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "titan.cli", "run", self.service],
+            env=self.env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def terminate(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=60)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
