@@ -1,0 +1,89 @@
+"""Static and rolling hedge-ratio estimators, vectorised over pairs.
+
+All functions take ``y`` (dependent leg) and ``x`` (hedge leg) of shape (T,) or (T, P) and fit
+``y = intercept + hedge_ratio * x``. Sums are taken on data centred by the full-sample mean
+first, which makes the moment formulas numerically stable without changing the estimates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class HedgeFit:
+    hedge_ratio: FloatArray
+    intercept: FloatArray
+
+
+def _as_legs(y: ArrayLike, x: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    ya = np.asarray(y, dtype=np.float64)
+    xa = np.asarray(x, dtype=np.float64)
+    if ya.shape != xa.shape or ya.ndim not in (1, 2):
+        raise ValueError(f"y and x must share a (T,) or (T, P) shape, got {ya.shape}, {xa.shape}")
+    if ya.shape[0] < 3:
+        raise ValueError(f"need at least 3 observations, got {ya.shape[0]}")
+    return ya, xa
+
+
+def ols_hedge_ratio(y: ArrayLike, x: ArrayLike) -> HedgeFit:
+    """OLS with a constant (the Engle-Granger first stage)."""
+    ya, xa = _as_legs(y, x)
+    yc = ya - ya.mean(axis=0)
+    xc = xa - xa.mean(axis=0)
+    beta = np.asarray((xc * yc).sum(axis=0) / (xc * xc).sum(axis=0), dtype=np.float64)
+    return HedgeFit(beta, np.asarray(ya.mean(axis=0) - beta * xa.mean(axis=0), dtype=np.float64))
+
+
+def tls_hedge_ratio(y: ArrayLike, x: ArrayLike) -> HedgeFit:
+    """Total least squares (orthogonal regression): symmetric in measurement error of both legs.
+
+    The slope is the direction of the leading principal axis of the centred (x, y) cloud:
+    ``(Syy - Sxx + sqrt((Syy - Sxx)^2 + 4 Sxy^2)) / (2 Sxy)``.
+    """
+    ya, xa = _as_legs(y, x)
+    yc = ya - ya.mean(axis=0)
+    xc = xa - xa.mean(axis=0)
+    sxx = (xc * xc).sum(axis=0)
+    syy = (yc * yc).sum(axis=0)
+    sxy = (xc * yc).sum(axis=0)
+    gap = syy - sxx
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beta = np.asarray((gap + np.sqrt(gap * gap + 4.0 * sxy * sxy)) / (2.0 * sxy))
+    return HedgeFit(beta, np.asarray(ya.mean(axis=0) - beta * xa.mean(axis=0), dtype=np.float64))
+
+
+def rolling_ols_hedge_ratio(y: ArrayLike, x: ArrayLike, window: int) -> HedgeFit:
+    """OLS with constant on each trailing window of ``window`` bars (NaN before the first).
+
+    Row t uses bars t-window+1..t, as ``statsmodels.regression.rolling.RollingOLS``.
+    """
+    ya, xa = _as_legs(y, x)
+    t_len = ya.shape[0]
+    if not 3 <= window <= t_len:
+        raise ValueError(f"window must be in 3..{t_len}, got {window}")
+    # Centring first keeps the cumulative-sum differences well conditioned.
+    ym = ya.mean(axis=0)
+    xm = xa.mean(axis=0)
+    yc = ya - ym
+    xc = xa - xm
+
+    def window_sum(v: FloatArray) -> FloatArray:
+        c = np.cumsum(v, axis=0)
+        out = np.full_like(c, np.nan)
+        out[window - 1] = c[window - 1]
+        out[window:] = c[window:] - c[:-window]
+        return out
+
+    sx = window_sum(xc)
+    sy = window_sum(yc)
+    sxx = window_sum(xc * xc) - sx * sx / window
+    sxy = window_sum(xc * yc) - sx * sy / window
+    beta = sxy / sxx
+    intercept = (sy - beta * sx) / window + ym - beta * xm
+    return HedgeFit(np.asarray(beta, dtype=np.float64), np.asarray(intercept, dtype=np.float64))

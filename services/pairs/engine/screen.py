@@ -1,0 +1,170 @@
+"""Universe screen: Engle-Granger on every pair, diagnostics, Benjamini-Hochberg over the universe.
+
+Ordering rule: each unordered pair is tested both ways (A on B and B on A) and the screen reports
+the ordering with the more negative ADF statistic (ties and NaNs: the finite one, else A on B,
+with A before B in the input order). Taking the better of two orderings makes the per-pair
+p-value mildly optimistic; the Benjamini-Hochberg adjustment counts one test per unordered pair
+(``n_tests``), excluding pairs that could not be tested (NaN p-value).
+
+``window`` restricts the screen to the last ``window`` bars. Half-life and Hurst are computed on
+the reported ordering's spread ``log(a) - hedge_ratio * log(b) - intercept`` (plain prices when
+``log_prices`` is False).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from services.pairs.engine.diagnostics import benjamini_hochberg, half_life, hurst_exponent
+from services.pairs.engine.engle_granger import (
+    Autolag,
+    engle_granger_all_pairs,
+    prepare_prices,
+)
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class PairScreenResult:
+    a: str  # dependent leg
+    b: str  # hedge leg: spread = a - hedge_ratio * b - intercept
+    hedge_ratio: float
+    intercept: float
+    adf_stat: float
+    pvalue: float
+    lag: int
+    half_life: float
+    hurst: float
+    pvalue_adjusted: float
+    n_tests: int
+    crit_1pct: float
+    crit_5pct: float
+    crit_10pct: float
+    nobs: int
+
+
+@dataclass(frozen=True)
+class ScreenArrays:
+    """Column-oriented screen output (what :func:`screen_universe` turns into records)."""
+
+    a_index: NDArray[np.intp]
+    b_index: NDArray[np.intp]
+    hedge_ratio: FloatArray
+    intercept: FloatArray
+    adf_stat: FloatArray
+    pvalue: FloatArray
+    lag: NDArray[np.intp]
+    half_life: FloatArray
+    hurst: FloatArray
+    pvalue_adjusted: FloatArray
+    n_tests: int
+    critical_values: FloatArray
+    nobs: int
+
+
+def screen_arrays(
+    prices: ArrayLike,
+    *,
+    window: int | None = None,
+    autolag: Autolag = "aic",
+    maxlag: int | None = None,
+    log_prices: bool = True,
+    hurst_max_lag: int = 20,
+    chunk_size: int = 8192,
+) -> ScreenArrays:
+    z = prepare_prices(prices, log_prices=log_prices)
+    if window is not None:
+        if window < 20 or window > z.shape[0]:
+            raise ValueError(f"window must be in 20..{z.shape[0]} bars, got {window}")
+        z = z[-window:]
+    if z.shape[1] < 2:
+        raise ValueError("a screen needs at least 2 symbols")
+    fwd, bwd = engle_granger_all_pairs(
+        z, autolag=autolag, maxlag=maxlag, log_prices=False, chunk_size=chunk_size
+    )
+    use_bwd = np.where(np.isnan(fwd.adf_stat), ~np.isnan(bwd.adf_stat), bwd.adf_stat < fwd.adf_stat)
+
+    def pick(f: NDArray[np.generic], b: NDArray[np.generic]) -> NDArray[np.generic]:
+        return np.where(use_bwd, b, f)
+
+    a_idx = pick(fwd.y_index, bwd.y_index).astype(np.intp)
+    b_idx = pick(fwd.x_index, bwd.x_index).astype(np.intp)
+    beta = pick(fwd.hedge_ratio, bwd.hedge_ratio).astype(np.float64)
+    alpha = pick(fwd.intercept, bwd.intercept).astype(np.float64)
+    pvalue = pick(fwd.pvalue, bwd.pvalue).astype(np.float64)
+    hl = np.empty(a_idx.size)
+    hu = np.empty(a_idx.size)
+    step = max(1, chunk_size // 4)
+    for lo in range(0, a_idx.size, step):
+        sl = slice(lo, lo + step)
+        spread = z[:, a_idx[sl]] - beta[sl] * z[:, b_idx[sl]] - alpha[sl]
+        hl[sl] = half_life(spread)
+        hu[sl] = hurst_exponent(spread, max_lag=hurst_max_lag)
+    adjusted, n_tests = benjamini_hochberg(pvalue)
+    return ScreenArrays(
+        a_index=a_idx,
+        b_index=b_idx,
+        hedge_ratio=beta,
+        intercept=alpha,
+        adf_stat=pick(fwd.adf_stat, bwd.adf_stat).astype(np.float64),
+        pvalue=pvalue,
+        lag=pick(fwd.lag, bwd.lag).astype(np.intp),
+        half_life=hl,
+        hurst=hu,
+        pvalue_adjusted=adjusted,
+        n_tests=n_tests,
+        critical_values=fwd.critical_values,
+        nobs=fwd.nobs,
+    )
+
+
+def screen_universe(
+    prices: np.ndarray,
+    symbols: list[str],
+    window: int | None = None,
+    autolag: Autolag = "aic",
+    maxlag: int | None = None,
+    *,
+    log_prices: bool = True,
+    hurst_max_lag: int = 20,
+) -> list[PairScreenResult]:
+    """Screen all pairs of a (T, N) price matrix; results sorted by p-value, then ADF statistic."""
+    arr = np.asarray(prices, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != len(symbols):
+        raise ValueError(f"prices shape {arr.shape} does not match {len(symbols)} symbols")
+    if len(set(symbols)) != len(symbols):
+        raise ValueError("symbols must be unique")
+    res = screen_arrays(
+        arr,
+        window=window,
+        autolag=autolag,
+        maxlag=maxlag,
+        log_prices=log_prices,
+        hurst_max_lag=hurst_max_lag,
+    )
+    order = np.lexsort((res.adf_stat, np.nan_to_num(res.pvalue, nan=2.0)))
+    crit = [float(c) for c in res.critical_values]
+    return [
+        PairScreenResult(
+            a=symbols[res.a_index[i]],
+            b=symbols[res.b_index[i]],
+            hedge_ratio=float(res.hedge_ratio[i]),
+            intercept=float(res.intercept[i]),
+            adf_stat=float(res.adf_stat[i]),
+            pvalue=float(res.pvalue[i]),
+            lag=int(res.lag[i]),
+            half_life=float(res.half_life[i]),
+            hurst=float(res.hurst[i]),
+            pvalue_adjusted=float(res.pvalue_adjusted[i]),
+            n_tests=res.n_tests,
+            crit_1pct=crit[0],
+            crit_5pct=crit[1],
+            crit_10pct=crit[2],
+            nobs=res.nobs,
+        )
+        for i in order.tolist()
+    ]
