@@ -1,0 +1,178 @@
+"""Run the whole pipeline on one machine: services as child processes on the local infra.
+
+Used by `titan demo`: a fresh topic prefix and a fresh database per run, so runs never see
+each other's events or tables; the infrastructure itself stays up until `titan infra down`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from shared.infra.kafka import ensure_topics
+from shared.infra.postgres import ADMIN_USER, dsn_with, role_for
+from shared.infra.provision import ensure_database, ensure_schemas, secure_database
+from shared.infra.state import LocalInfra
+from shared.topics import all_topics
+
+# Each service and the contract topics it consumes: "done" means every service's stored
+# offsets reached the end of each of its input topics.
+SERVICE_INPUTS: dict[str, tuple[str, ...]] = {
+    "market_data": ("market.ticks.v1",),
+    "pairs": ("market.bars.v1",),
+    "regime": ("market.bars.v1", "pairs.spreads.v1"),
+    "signals": ("pairs.spreads.v1", "pairs.lifecycle.v1", "regime.shifts.v1", "params.v1"),
+    "backtest": ("backtest.requests.v1", "pairs.lifecycle.v1"),
+}
+CLI_NAMES = {"market_data": "market-data"}
+
+
+@dataclass
+class Pipeline:
+    infra: LocalInfra
+    services: tuple[str, ...]
+    log_dir: Path
+    prefix: str = field(default_factory=lambda: f"demo{secrets.token_hex(3)}.")
+    database: str = field(default_factory=lambda: f"titan_demo_{secrets.token_hex(4)}")
+    extra_env: dict[str, str] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def bootstrap(self) -> str:
+        assert self.infra.kafka_bootstrap is not None
+        return self.infra.kafka_bootstrap
+
+    def topic(self, contract_name: str) -> str:
+        return self.prefix + contract_name
+
+    def admin_dsn(self, database: str | None = None) -> str:
+        assert self.infra.postgres is not None and self.infra.admin_dsn is not None
+        pg = self.infra.postgres
+        return dsn_with(self.infra.admin_dsn, user=ADMIN_USER, password=pg.admin_password,
+                        database=database or pg.database)  # fmt: skip
+
+    def service_dsn(self, service: str) -> str:
+        assert self.infra.postgres is not None
+        password = self.infra.postgres.service_passwords[service]
+        return dsn_with(self.admin_dsn(), user=role_for(service), password=password,
+                        database=self.database)  # fmt: skip
+
+    async def prepare(self) -> None:
+        names = {s.name: self.topic(s.name) for s in all_topics()}
+        await ensure_topics(self.bootstrap, all_topics(), names=names)
+        admin = await asyncpg.connect(self.admin_dsn())
+        try:
+            await ensure_database(admin, self.database)
+            await secure_database(admin, self.database)
+        finally:
+            await admin.close()
+        db = await asyncpg.connect(self.admin_dsn(self.database))
+        try:
+            await ensure_schemas(db)
+        finally:
+            await db.close()
+
+    def start_services(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for service in self.services:
+            env = {
+                **os.environ,
+                "TITAN_DATABASE_URL": self.service_dsn(service),
+                "TITAN_KAFKA_BOOTSTRAP": self.bootstrap,
+                "TITAN_TOPIC_PREFIX": self.prefix,
+                "TITAN_HTTP_PORT": "0",
+                **self.extra_env,
+            }
+            log = (self.log_dir / f"{service}.log").open("ab")
+            self.procs[service] = subprocess.Popen(
+                [sys.executable, "-m", "titan.cli", "run", CLI_NAMES.get(service, service)],
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def check_alive(self) -> None:
+        for service, proc in self.procs.items():
+            if proc.poll() is not None:
+                tail = (self.log_dir / f"{service}.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{service} exited with {proc.returncode}:\n{tail}")
+
+    def stop_services(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        # 60 s: each service finishes its batch in hand and commits before it exits.
+        deadline = time.monotonic() + 60
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    async def end_offsets(self, contract_topics: set[str]) -> dict[tuple[str, int], int]:
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap)
+        await producer.start()
+        try:
+            tps = [TopicPartition(self.topic(t), p) for t in sorted(contract_topics)
+                   for p in sorted(await producer.partitions_for(self.topic(t)))]  # fmt: skip
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
+        await consumer.start()
+        try:
+            ends = await consumer.end_offsets(tps)
+        finally:
+            await consumer.stop()
+        return {(tp.topic, tp.partition): off for tp, off in ends.items()}
+
+    async def stored_offsets(self) -> dict[str, dict[tuple[str, int], int]]:
+        conn = await asyncpg.connect(self.admin_dsn(self.database))
+        out: dict[str, dict[tuple[str, int], int]] = {}
+        try:
+            for service in self.services:
+                try:
+                    rows = await conn.fetch(
+                        f"SELECT topic, partition, next_offset FROM {service}.consumer_offsets"
+                    )
+                except asyncpg.UndefinedTableError:
+                    rows = []
+                out[service] = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+        finally:
+            await conn.close()
+        return out
+
+    async def lag(self) -> dict[str, int]:
+        """Records each service has yet to consume, over all its input topics."""
+        inputs = {t for s in self.services for t in SERVICE_INPUTS[s]}
+        ends = await self.end_offsets(inputs)
+        stored = await self.stored_offsets()
+        lag: dict[str, int] = {}
+        for service in self.services:
+            wanted = {self.topic(t) for t in SERVICE_INPUTS[service]}
+            lag[service] = sum(
+                end - stored[service].get(tp, 0) for tp, end in ends.items() if tp[0] in wanted
+            )
+        return lag
+
+    async def wait_drained(self, timeout_s: float, on_tick: object = None) -> None:
+        """Until every service has consumed everything upstream produced, twice in a row
+        (a service that just caught up may still be about to publish more)."""
+        deadline = time.monotonic() + timeout_s
+        quiet = 0
+        while time.monotonic() < deadline:
+            self.check_alive()
+            lag = await self.lag()
+            if callable(on_tick):
+                on_tick(lag)
+            quiet = quiet + 1 if all(v == 0 for v in lag.values()) else 0
+            if quiet >= 3:
+                return
+            await asyncio.sleep(1.0)
+        raise TimeoutError(f"pipeline not drained in {timeout_s:.0f} s: lag {await self.lag()}")
