@@ -11,11 +11,13 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, time as dtime
+from datetime import UTC, datetime
+from datetime import time as dtime
 from typing import Any
 
 import asyncpg
 import httpx
+import pandas as pd
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -38,7 +40,7 @@ async def _feed_ticks(bootstrap: str, topic: str) -> None:
     await producer.start()
     try:
         for day, row in closes.iterrows():
-            ts = datetime.combine(day.date(), dtime(21, 0), tzinfo=UTC)
+            ts = datetime.combine(pd.Timestamp(str(day)).date(), dtime(21, 0), tzinfo=UTC)
             for symbol in ("MSFT", "IBM"):
                 tick = FeedTick(symbol, ts, float(row[symbol]), 100.0, f"{symbol}-{ts}", "test")
                 value = tick_event_bytes(tick, producer="test", produced_at=ts)
@@ -73,8 +75,9 @@ async def test_request_on_topic_completes_and_http_api(
 
         async def bars_ready() -> bool:
             async with httpx.AsyncClient() as client:
-                page = (await client.get(f"{md_url}/bars", params={"symbols": "IBM",
-                                                                    "limit": 10_000})).json()
+                page = (
+                    await client.get(f"{md_url}/bars", params={"symbols": "IBM", "limit": 10_000})
+                ).json()
             return len(page["bars"]) >= N_DAYS  # fmt: skip
 
         await _wait_for(bars_ready, 120, "market_data bars")
@@ -123,7 +126,9 @@ async def _exercise(port: int | None, topics: Any, bootstrap: str, dsn: str) -> 
         assert done[0]["payload"]["n_trades"] == status["n_trades"]
         conn = await asyncpg.connect(dsn, server_settings={"search_path": "backtest"})
         try:
-            equity = await conn.fetchval("SELECT count(*) FROM equity_curves WHERE request_id='it-1'")
+            equity = await conn.fetchval(
+                "SELECT count(*) FROM equity_curves WHERE request_id='it-1'"
+            )
             trades = await conn.fetchval("SELECT count(*) FROM trades WHERE request_id='it-1'")
         finally:
             await conn.close()

@@ -1,0 +1,158 @@
+"""HTTP API of the backtest service: submit runs, follow them, read their reports."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.backtest import events
+from services.backtest.domain.jobs import Job, JobStatus
+from services.backtest.domain.requests import (
+    JobKind,
+    RequestInvalid,
+    parse_request,
+    request_id_for_body,
+)
+from services.backtest.jobs import Outbox, Transaction
+from services.backtest.store import BacktestStore
+from shared.clock import Clock
+from shared.events import BacktestRequested
+from shared.runtime.records import Emitted, TopicNames
+
+SymbolLookup = Callable[[], Awaitable[list[str]]]
+
+
+class SymbolsUnavailable(RuntimeError):
+    """The history API cannot say which symbols exist."""
+
+
+class RunBody(BaseModel):
+    """A backtest or walk-forward request (the request id is derived from it when absent)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    a: str = Field(min_length=1, examples=["MSFT"])
+    b: str = Field(min_length=1, examples=["IBM"])
+    start: datetime | None = None
+    end: datetime | None = None
+    interval: str = "1d"
+    grid: dict[str, list[float]] = Field(
+        default_factory=dict, examples=[{"entry_z": [1.5, 2, 2.5], "exit_z": [0.5]}]
+    )
+    costs: dict[str, float] = Field(
+        default_factory=dict, examples=[{"commission_bps": 1, "slippage_bps": 2}]
+    )
+    options: dict[str, Any] = Field(default_factory=dict)
+    request_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+def build_router(
+    store: BacktestStore,
+    transaction: Transaction,
+    outbox: Outbox,
+    topics: TopicNames,
+    clock: Clock,
+    symbols: SymbolLookup,
+) -> APIRouter:
+    router = APIRouter(tags=["backtests"])
+
+    async def submit(body: RunBody, kind: JobKind) -> JSONResponse:
+        raw = body.model_dump(mode="json", exclude={"request_id"})
+        request_id = body.request_id or request_id_for_body({**raw, "kind": kind})
+        request = BacktestRequested(
+            request_id=request_id, kind=kind, **body.model_dump(exclude={"request_id"})
+        )
+        try:
+            spec = parse_request(request)
+        except RequestInvalid as exc:
+            raise HTTPException(422, str(exc)) from exc
+        try:
+            known = set(await symbols())
+        except SymbolsUnavailable as exc:
+            raise HTTPException(503, f"cannot check symbols: {exc}") from exc
+        unknown = [s for s in (spec.a, spec.b) if s not in known]
+        if unknown:
+            raise HTTPException(
+                422,
+                f"unknown symbol(s) {', '.join(unknown)}: market_data has no bars for them "
+                f"(known: {', '.join(sorted(known)[:50]) or 'none'})",
+            )
+        now = clock.now()
+        topic, envelope = events.requested(spec, body.options, now)
+        emitted = Emitted()
+        emitted.event(topics.real(topic), envelope)
+        async with transaction() as conn:
+            inserted = await store.insert_job(conn, Job.queued(spec, now, "http", now))
+            batch_no = await outbox.write(conn, emitted.records) if inserted else None
+        if batch_no is not None:
+            await outbox.publish(batch_no, emitted.records)
+        job = await _job(request_id)
+        return JSONResponse(
+            status_code=202,
+            content={
+                "request_id": request_id,
+                "status": job.status.value,
+                "links": {
+                    "status": f"/backtests/{request_id}",
+                    "report": f"/backtests/{request_id}/report",
+                },
+            },
+        )
+
+    async def _job(request_id: str) -> Job:
+        async with transaction() as conn:
+            job = await store.get_job(conn, request_id)
+        if job is None:
+            raise HTTPException(404, f"no backtest with request id {request_id!r}")
+        return job
+
+    @router.post("/backtests", status_code=202)
+    async def post_backtest(body: RunBody) -> JSONResponse:
+        return await submit(body, "backtest")
+
+    @router.post("/walk-forwards", status_code=202)
+    async def post_walk_forward(body: RunBody) -> JSONResponse:
+        return await submit(body, "walk_forward")
+
+    @router.get("/backtests/{request_id}")
+    async def get_backtest(request_id: str) -> dict[str, Any]:
+        job = await _job(request_id)
+        out: dict[str, Any] = {
+            "request_id": job.request_id,
+            "kind": job.kind,
+            "pair_id": job.pair_id,
+            "status": job.status.value,
+            "progress": job.progress,
+            "attempts": job.attempts,
+            "reason": job.reason,
+            "source": job.source,
+            "metrics": None,
+            "best_params": None,
+        }
+        if job.status is JobStatus.COMPLETED:
+            async with transaction() as conn:
+                run = await store.get_run(conn, request_id)
+            if run is not None:
+                out.update(run)
+        return out
+
+    @router.get("/backtests/{request_id}/report", response_class=HTMLResponse)
+    async def get_report(request_id: str) -> HTMLResponse:
+        job = await _job(request_id)
+        if job.status is not JobStatus.COMPLETED:
+            raise HTTPException(
+                409,
+                f"backtest {request_id} is {job.status.value}; the report exists once completed",
+            )
+        async with transaction() as conn:
+            html = await store.get_report(conn, request_id)
+        if html is None:
+            raise HTTPException(404, f"no report for {request_id!r}")
+        return HTMLResponse(html)
+
+    return router
