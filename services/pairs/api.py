@@ -1,0 +1,124 @@
+"""HTTP query API of the pairs service (FastAPI router; OpenAPI comes from FastAPI)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+
+from services.pairs.domain.adhoc import PairTestInputError, run_pair_test
+from services.pairs.domain.lifecycle import PairRecord
+from services.pairs.handlers import PairsApp
+from services.pairs.store import PgPairsStore, ScreenRequest
+from shared.runtime.service import ServiceContext
+
+StateFilter = Literal["candidate", "active", "degraded", "retired"]
+TEST_HISTORY = 100
+
+
+def _pair_json(p: PairRecord) -> dict[str, Any]:
+    return {
+        "pair_id": p.pair_id,
+        "a": p.a,
+        "b": p.b,
+        "state": p.state,
+        "since": p.since.isoformat(),
+        "consecutive_passes": p.passes,
+        "strikes": p.strikes,
+        "degraded_screens": p.degraded_screens,
+        "screens": p.screens,
+    }
+
+
+def _request_json(r: ScreenRequest) -> dict[str, Any]:
+    return {
+        "request_id": str(r.request_id),
+        "requested_at": r.requested_at.isoformat(),
+        "as_of": r.as_of.isoformat() if r.as_of else None,
+        "status": r.status,
+        "outcome": r.outcome,
+    }
+
+
+def parse_when(name: str, value: str) -> datetime:
+    """ISO date or datetime (UTC when naive); 400 with the parameter name otherwise."""
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(
+            400, f"{name}={value!r} is not an ISO date (YYYY-MM-DD) or datetime"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def build_router(ctx: ServiceContext, app: PairsApp) -> APIRouter:
+    router = APIRouter(tags=["pairs"])
+    interval = app.config.interval
+
+    @router.get("/pairs", summary="Pairs by lifecycle state")
+    async def list_pairs(state: StateFilter | None = None) -> dict[str, Any]:
+        async with ctx.pool.acquire() as conn:
+            pairs = await PgPairsStore(conn).list_pairs(state)
+        return {"pairs": [_pair_json(p) for p in pairs]}
+
+    @router.get("/pairs/test", summary="Engle-Granger test of two symbols on stored closes")
+    async def test_two(
+        a: str = Query(min_length=1),
+        b: str = Query(min_length=1),
+        start: str = Query(description="ISO date or datetime, inclusive"),
+        end: str = Query(description="ISO date or datetime, inclusive"),
+    ) -> dict[str, Any]:
+        t0, t1 = parse_when("start", start), parse_when("end", end)
+        if t0 >= t1:
+            raise HTTPException(400, f"start {start} must be before end {end}")
+        async with ctx.pool.acquire() as conn:
+            store = PgPairsStore(conn)
+            known = await store.known_symbols(interval, [a, b])
+            unknown = [s for s in (a, b) if s not in known]
+            if unknown:
+                raise HTTPException(
+                    400, f"unknown symbol(s) {', '.join(unknown)}: no {interval} bars stored"
+                )
+            series = await store.closes(interval, [a, b], t0, t1)
+        try:
+            report = run_pair_test(a, b, series[a], series[b])
+        except PairTestInputError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return report.as_json()
+
+    @router.get("/pairs/{pair_id}", summary="One pair: state and test history")
+    async def get_pair(pair_id: str) -> dict[str, Any]:
+        async with ctx.pool.acquire() as conn:
+            store = PgPairsStore(conn)
+            pairs = [p for p in await store.list_pairs(None) if p.pair_id == pair_id]
+            tests = await store.pair_tests(pair_id, TEST_HISTORY)
+        if not pairs and not tests:
+            raise HTTPException(404, f"unknown pair {pair_id!r}")
+        return {
+            "pair": _pair_json(pairs[0]) if pairs else None,
+            "tests": tests,
+        }
+
+    @router.post("/screen", status_code=202, summary="Rescreen as of the latest complete bar")
+    async def request_screen() -> dict[str, Any]:
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            req = await PgPairsStore(conn).add_screen_request(
+                interval, uuid.uuid4(), ctx.clock.now()
+            )
+            if req.as_of is None:  # raising rolls the request back
+                raise HTTPException(409, f"no complete {interval} bar time yet: nothing to screen")
+        return _request_json(req)
+
+    @router.get("/screen/{request_id}", summary="Status of a screen request")
+    async def screen_status(request_id: uuid.UUID) -> dict[str, Any]:
+        async with ctx.pool.acquire() as conn:
+            req = await PgPairsStore(conn).screen_request(request_id)
+        if req is None:
+            raise HTTPException(404, f"unknown screen request {request_id}")
+        return _request_json(req)
+
+    return router

@@ -1,0 +1,283 @@
+"""The pairs pipeline: bars in, effects out (rows to write, events to emit). No I/O.
+
+Per complete bar time u, in order: (1) deferred revisions due at u are applied; (2) every
+active pair's spread is updated with the closes at u; (3) when a scheduled screen is due
+(first as soon as a full window exists, then every ``every`` complete times) the universe
+is screened as of u and the lifecycle advanced. A pair leaving active at u has therefore
+already had its final spread at u emitted. On-demand screens run the same step (3) as of
+their recorded time, before any later bar time is processed.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from services.pairs.domain.lifecycle import LifecycleSettings, PairRecord, passes, step
+from services.pairs.domain.screening import (
+    ScreenSettings,
+    finite_or_none,
+    outcome_of,
+    pair_key,
+    screen_matrix,
+)
+from services.pairs.domain.spread import (
+    SpreadPoint,
+    SpreadSettings,
+    TrackerState,
+    start_tracker,
+    update_tracker,
+)
+from services.pairs.domain.universe import BarClose, DeferredBar, Universe, UniverseConfig
+from services.pairs.engine.screen import PairScreenResult
+from shared.events import PairStateChanged, PairTested, SpreadUpdated, derive_id, pair_id
+
+TESTS_TOPIC = "pairs.tests.v1"
+LIFECYCLE_TOPIC = "pairs.lifecycle.v1"
+SPREADS_TOPIC = "pairs.spreads.v1"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    interval: str = "1d"
+    universe: UniverseConfig = field(default_factory=UniverseConfig)
+    screen: ScreenSettings = field(default_factory=ScreenSettings)
+    lifecycle: LifecycleSettings = field(default_factory=LifecycleSettings)
+    spread: SpreadSettings = field(default_factory=SpreadSettings)
+
+
+@dataclass(frozen=True)
+class OutEvent:
+    topic: str
+    key: str
+    event_id: uuid.UUID
+    occurred_at: datetime
+    payload: Any
+
+
+@dataclass(frozen=True)
+class TestRecord:
+    pair_id: str
+    screen_id: uuid.UUID
+    as_of: datetime
+    passed: bool
+    payload: PairTested
+
+
+@dataclass
+class Effects:
+    stored_bars: list[BarClose] = field(default_factory=list)
+    deferred_added: list[DeferredBar] = field(default_factory=list)
+    deferred_applied: list[DeferredBar] = field(default_factory=list)
+    completed: list[tuple[int, datetime]] = field(default_factory=list)
+    tests: list[TestRecord] = field(default_factory=list)
+    pairs: dict[str, PairRecord] = field(default_factory=dict)
+    trackers: dict[str, TrackerState] = field(default_factory=dict)
+    trackers_removed: set[str] = field(default_factory=set)
+    spreads: list[SpreadPoint] = field(default_factory=list)
+    events: list[OutEvent] = field(default_factory=list)
+    screens: list[tuple[uuid.UUID, datetime | None, str]] = field(default_factory=list)
+    # (n_complete, last_complete, steps) of the universe clock after this step
+    clock: tuple[int, datetime | None, int] | None = None
+
+
+class Pipeline:
+    def __init__(self, config: PipelineConfig) -> None:
+        self.config = config
+        self.universe = Universe(config.universe)
+        self.pairs: dict[tuple[str, str], PairRecord] = {}
+        self.trackers: dict[str, TrackerState] = {}
+        self.steps = 0  # committed transactions that touched this pipeline
+
+    def restore(self, pairs: list[PairRecord], trackers: list[TrackerState]) -> None:
+        self.pairs = {pair_key(p.a, p.b): p for p in pairs}
+        self.trackers = {t.pair_id: t for t in trackers}
+
+    # ----- bars ----------------------------------------------------------------------------
+    def on_bars(self, bars: list[BarClose], fx: Effects) -> None:
+        for bar in bars:
+            obs = self.universe.observe(bar)
+            if obs.stored is not None:
+                fx.stored_bars.append(obs.stored)
+            if obs.deferred is not None:
+                fx.deferred_added.append(obs.deferred)
+        while (done := self.universe.advance()) is not None:
+            fx.completed.append((done.seq, done.bar_time))
+            fx.deferred_applied.extend(done.applied)
+            self._update_spreads(done.bar_time, fx)
+            w, every = self.config.screen.window, self.config.screen.every
+            if done.seq >= w and (done.seq - w) % every == 0:
+                screen_id = derive_id("pairs-screen", self.config.interval, done.bar_time)
+                self.screen(done.bar_time, screen_id, fx)
+
+    def _update_spreads(self, t: datetime, fx: Effects) -> None:
+        if not self.trackers:
+            return
+        row = self.universe.effective(1)[0]
+        for pid in sorted(self.trackers):
+            tr = self.trackers[pid]
+            pa = row[self.universe.column(tr.a)]
+            pb = row[self.universe.column(tr.b)]
+            if not (np.isfinite(pa) and np.isfinite(pb) and pa > 0 and pb > 0):
+                continue  # a leg lacks a price at t even after forward fill
+            new, point = update_tracker(tr, t, float(pa), float(pb), self.config.spread)
+            self.trackers[pid] = new
+            fx.trackers[pid] = new
+            fx.spreads.append(point)
+            fx.events.append(self._spread_event(point))
+
+    # ----- screens -------------------------------------------------------------------------
+    def screen(self, as_of: datetime, screen_id: uuid.UUID, fx: Effects) -> str:
+        """Screen the window ending at ``as_of``; returns a one-line outcome."""
+        times = self.universe.times
+        w = self.config.screen.window
+        if as_of not in times:
+            why = f"{as_of.isoformat()} is not a complete bar time in memory"
+            fx.screens.append((screen_id, as_of, why))
+            return why
+        end = times.index(as_of) + 1
+        if end < w:
+            why = f"only {end} complete bar times, the screen window needs {w}"
+            fx.screens.append((screen_id, as_of, why))
+            return why
+        closes = self.universe.effective()[end - w : end]
+        symbols = self.universe.symbols
+        run = screen_matrix(closes, symbols, self.config.screen)
+        window = (times[end - w], as_of)
+        seen: set[tuple[str, str]] = set()
+        for r in run.results:
+            key = pair_key(r.a, r.b)
+            if not all(map(math.isfinite, (r.hedge_ratio, r.intercept, r.adf_stat, r.pvalue))):
+                continue  # untestable (e.g. collinear legs): a tracked pair counts it as missing
+            seen.add(key)
+            rec = self.pairs.get(key)
+            outcome = outcome_of(r)
+            ok = passes(outcome, self.config.lifecycle)
+            if (rec is None or rec.state == "retired") and not ok:
+                continue  # only passing pairs and live tracked pairs are reported
+            pid = rec.pair_id if rec is not None else pair_id(r.a, r.b)
+            fx.tests.append(self._test_record(pid, r, screen_id, as_of, window, ok, fx))
+            self._advance(key, rec, r, as_of, screen_id, closes, fx)
+        for key in sorted(set(self.pairs) - seen):
+            rec = self.pairs[key]
+            if rec.state != "retired":
+                self._advance(key, rec, None, as_of, screen_id, closes, fx)
+        why = f"screened {len(run.symbols)} symbols, excluded {len(run.excluded)}"
+        fx.screens.append((screen_id, as_of, why))
+        return why
+
+    def _advance(
+        self,
+        key: tuple[str, str],
+        rec: PairRecord | None,
+        r: PairScreenResult | None,
+        as_of: datetime,
+        screen_id: uuid.UUID,
+        closes: np.ndarray,
+        fx: Effects,
+    ) -> None:
+        a, b = (rec.a, rec.b) if rec is not None else (r.a, r.b) if r is not None else key
+        pid = pair_id(a, b) if rec is None else rec.pair_id
+        new, changes = step(
+            rec,
+            outcome_of(r) if r is not None else None,
+            pair_id=pid,
+            a=a,
+            b=b,
+            as_of=as_of,
+            settings=self.config.lifecycle,
+        )
+        if new is None:
+            return
+        if new != rec:
+            self.pairs[key] = new
+            fx.pairs[pid] = new
+        hl = finite_or_none(r.half_life) if r is not None else None
+        for ch in changes:
+            if ch.to_state == "active":
+                col_a, col_b = self.universe.column(a), self.universe.column(b)
+                tr = start_tracker(
+                    pid, a, b, closes[:, col_a], closes[:, col_b], as_of, hl, self.config.spread
+                )
+                self.trackers[pid] = tr
+                fx.trackers[pid] = tr
+                fx.trackers_removed.discard(pid)
+            elif ch.from_state == "active":
+                self.trackers.pop(pid, None)
+                fx.trackers.pop(pid, None)
+                fx.trackers_removed.add(pid)
+            payload = PairStateChanged(
+                pair_id=pid,
+                a=a,
+                b=b,
+                from_state=ch.from_state,
+                to_state=ch.to_state,
+                reason=ch.reason,
+                as_of=as_of,
+                hedge_ratio=finite_or_none(r.hedge_ratio) if r is not None else None,
+                pvalue=finite_or_none(r.pvalue_adjusted) if r is not None else None,
+                half_life=hl,
+            )
+            eid = derive_id("pair-state", pid, screen_id, ch.from_state or "", ch.to_state)
+            fx.events.append(OutEvent(LIFECYCLE_TOPIC, pid, eid, as_of, payload))
+        if new.state == "active" and pid in self.trackers and not changes and r is not None:
+            tr = self.trackers[pid]
+            if tr.half_life != hl:
+                self.trackers[pid] = fx.trackers[pid] = replace(tr, half_life=hl)
+
+    def _test_record(
+        self,
+        pid: str,
+        r: PairScreenResult,
+        screen_id: uuid.UUID,
+        as_of: datetime,
+        window: tuple[datetime, datetime],
+        ok: bool,
+        fx: Effects,
+    ) -> TestRecord:
+        payload = PairTested(
+            pair_id=pid,
+            a=r.a,
+            b=r.b,
+            window_start=window[0],
+            window_end=window[1],
+            n_obs=max(1, r.nobs),
+            hedge_ratio=r.hedge_ratio,
+            intercept=r.intercept,
+            adf_stat=r.adf_stat,
+            pvalue=r.pvalue,
+            pvalue_adjusted=finite_or_none(r.pvalue_adjusted),
+            n_tests=max(1, r.n_tests),
+            lag=r.lag,
+            crit_values={"1%": r.crit_1pct, "5%": r.crit_5pct, "10%": r.crit_10pct},
+            half_life=finite_or_none(r.half_life),
+            hurst=finite_or_none(r.hurst),
+        )
+        eid = derive_id("pair-tested", pid, screen_id)
+        fx.events.append(OutEvent(TESTS_TOPIC, pid, eid, as_of, payload))
+        return TestRecord(pid, screen_id, as_of, ok, payload)
+
+    def _spread_event(self, p: SpreadPoint) -> OutEvent:
+        payload = SpreadUpdated(
+            pair_id=p.pair_id,
+            a=p.a,
+            b=p.b,
+            bar_time=p.bar_time,
+            interval=self.config.interval,
+            price_a=p.price_a,
+            price_b=p.price_b,
+            spread=p.spread,
+            z_score=p.z_score,
+            hedge_ratio=p.hedge_ratio,
+            intercept=p.intercept,
+            hedge_ratio_variance=p.hedge_ratio_variance,
+            half_life=p.half_life,
+            lookback=self.config.spread.lookback,
+        )
+        eid = derive_id("spread", p.pair_id, self.config.interval, p.bar_time)
+        return OutEvent(SPREADS_TOPIC, p.pair_id, eid, p.bar_time, payload)

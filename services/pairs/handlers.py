@@ -1,0 +1,102 @@
+"""Handlers of the pairs service: bars in, pipeline step, effects written, events emitted.
+
+In-memory state (the pipeline) is loaded from the tables by ``load`` (the runtime's on_start,
+also called before a failed batch is retried) and mutated while the same changes are written
+in the batch transaction. Screen requests recorded over HTTP are picked up at the start of
+the next batch, or by ``screen_request_job`` when no bars flow; both take ``lock`` and the
+clock row lock, so a request is processed exactly as of the bar time it recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from services.pairs.domain.pipeline import Effects, OutEvent, Pipeline, PipelineConfig
+from services.pairs.domain.universe import BarClose
+from services.pairs.store import PairsStore, ScreenRequest
+from shared.clock import Clock
+from shared.events import Bar, Envelope, make_envelope
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[str, Envelope[Any]], None]
+
+
+class PairsApp:
+    def __init__(self, config: PipelineConfig) -> None:
+        self.config = config
+        self.pipeline = Pipeline(config)
+        self.lock = asyncio.Lock()
+
+    async def load(self, store: PairsStore) -> None:
+        cfg = self.config
+        snap = await store.load_snapshot(cfg.interval, cfg.universe.keep_rows)
+        last = snap.clock.last_complete
+        pipe = Pipeline(cfg)
+        pipe.universe.restore(
+            n_complete=snap.clock.n_complete,
+            times=snap.times,
+            rows=[b for b in snap.rows if last is not None and b.bar_time <= last],
+            latest=snap.latest,
+            pending=[b for b in snap.rows if last is None or b.bar_time > last],
+            deferred=snap.deferred,
+        )
+        pipe.restore(snap.pairs, snap.trackers)
+        pipe.steps = snap.clock.steps
+        self.pipeline = pipe
+
+    async def step(
+        self,
+        store: PairsStore,
+        bars: list[BarClose],
+        emit: Emit,
+        *,
+        producer: str,
+        clock: Clock,
+    ) -> Effects:
+        """One transaction's work: due screen requests first, then the bars."""
+        cfg = self.config
+        row = await store.lock_clock(cfg.interval)
+        if row.steps != self.pipeline.steps:
+            # memory ran ahead of a transaction that did not commit: reload under the lock
+            await self.load(store)
+        fx = Effects()
+        for req in await store.pending_requests(cfg.interval):
+            self._run_request(req, fx)
+        self.pipeline.on_bars(bars, fx)
+        pipe = self.pipeline
+        pipe.steps += 1
+        fx.clock = (pipe.universe.n_complete, pipe.universe.last_complete, pipe.steps)
+        await store.apply(cfg.interval, fx)
+        for ev in fx.events:
+            emit(ev.topic, _envelope(ev, producer, clock))
+        return fx
+
+    def _run_request(self, req: ScreenRequest, fx: Effects) -> None:
+        if req.as_of is None:
+            fx.screens.append((req.request_id, None, "no complete bar time when requested"))
+            return
+        outcome = self.pipeline.screen(req.as_of, req.request_id, fx)
+        log.info("screen request %s as of %s: %s", req.request_id, req.as_of, outcome)
+
+
+def bars_of(items: list[Envelope[Bar]], interval: str) -> list[BarClose]:
+    return [
+        BarClose(e.payload.symbol, e.payload.start, e.payload.close, e.payload.revision)
+        for e in items
+        if e.payload.interval == interval
+    ]
+
+
+def _envelope(ev: OutEvent, producer: str, clock: Clock) -> Envelope[Any]:
+    return make_envelope(
+        ev.payload,
+        event_id=ev.event_id,
+        occurred_at=ev.occurred_at,
+        key=ev.key,
+        producer=producer,
+        produced_at=clock.now(),
+    )
