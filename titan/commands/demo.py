@@ -26,6 +26,8 @@ def register(sub: Any) -> None:
     parser.add_argument("--symbols", default=None, help="comma-separated subset of symbols")
     parser.add_argument("--with-backtest", action="store_true",
                         help="also run the backtest service (walk-forward on active pairs)")  # fmt: skip
+    parser.add_argument("--services", default=",".join(DEFAULT_SERVICES),
+                        help="comma-separated services to run (default: %(default)s)")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds before giving up")
     parser.add_argument("--quiet", action="store_true", help="no per-signal lines")
     parser.set_defaults(func=_demo)
@@ -37,6 +39,12 @@ def _demo(args: argparse.Namespace) -> int:
     path = _resolve_file(args.file)
     if path is None:
         print(f"titan demo: no such file {args.file!r}", file=sys.stderr)
+        return 2
+    from titan.pipeline import SERVICE_INPUTS
+
+    unknown = [s for s in args.services.split(",") if s.strip() and s.strip() not in SERVICE_INPUTS]
+    if unknown:
+        print(f"titan demo: unknown services {unknown}; known: {sorted(SERVICE_INPUTS)}", file=sys.stderr)
         return 2
     symbols = [s.strip().upper() for s in args.symbols.split(",")] if args.symbols else None
     try:
@@ -72,7 +80,8 @@ async def _run(args: argparse.Namespace, ticks: list[Any]) -> int:
     infra, started = await up(home, UpOptions())
     if started:
         print(f"titan demo: started {', '.join(started)}", file=sys.stderr)
-    services = DEFAULT_SERVICES + (("backtest",) if args.with_backtest else ())
+    services = tuple(s.strip() for s in args.services.split(",") if s.strip())
+    services += ("backtest",) if args.with_backtest and "backtest" not in services else ()
     pipeline = Pipeline(
         infra, services, home / "demo-logs", extra_env={"TITAN_BAR_INTERVALS": "1d"}
     )

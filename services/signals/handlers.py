@@ -1,0 +1,150 @@
+"""Topic handlers of the signals service: decode, run the engine, write, emit.
+
+Every handler runs inside the batch transaction. The engine's in-memory state is mutated
+while the same changes are written to the tables; if the batch fails, the runtime calls
+on_start again, which reloads the engine from the tables (nothing of the failed attempt
+survives). Routes are ordered control events first, spreads last, so that within a batch
+lifecycle, regime and parameter events are known before the spreads they may concern.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+from prometheus_client import CollectorRegistry, Counter
+
+from services.signals.domain import SignalEngine
+from services.signals.domain.convert import (
+    lifecycle_change,
+    param_set,
+    regime_mark,
+    signal_event_id,
+    signal_payload,
+    spread_observation,
+)
+from services.signals.domain.records import EngineSnapshot
+from services.signals.store import SignalsStore
+from shared.events import DecodeError, Envelope, decode, make_envelope
+from shared.events.regime import MARKET_SCOPE
+from shared.runtime.batch import BatchContext, Decoder, DecodeResult, Route
+from shared.runtime.records import ConsumedRecord
+from shared.topics import PAIRS_LIFECYCLE, PAIRS_SPREADS, PARAMS, REGIME_SHIFTS, SIGNALS
+from shared.topics import topic as topic_spec
+
+T = TypeVar("T")
+EngineFactory = Callable[[EngineSnapshot], SignalEngine]
+StoreFor = Callable[[asyncpg.Connection], SignalsStore]
+
+
+def domain_decoder(contract_topic: str, convert: Callable[[Any], T]) -> Decoder:
+    """Envelope decoding plus conversion to domain values; either failing dead-letters."""
+    expected = topic_spec(contract_topic).events
+
+    def _decode(records: Sequence[ConsumedRecord]) -> DecodeResult:
+        items: list[Any] = []
+        dead: list[tuple[ConsumedRecord, str]] = []
+        for record in records:
+            if record.value is None:
+                dead.append((record, "empty record value (tombstone) is not an event"))
+                continue
+            try:
+                envelope: Envelope[Any] = decode(record.value, expected)
+                items.append(convert(envelope.payload))
+            except DecodeError as exc:
+                dead.append((record, str(exc)))
+            except ValueError as exc:
+                dead.append((record, f"rejected by the signals service: {exc}"))
+        return items, dead
+
+    return _decode
+
+
+class SignalsHandlers:
+    """Holds the engine (rebuilt by `load`) and handles the four input topics."""
+
+    def __init__(
+        self,
+        make_engine: EngineFactory,
+        store_for: StoreFor,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.make_engine = make_engine
+        self.store_for = store_for
+        self._engine: SignalEngine | None = None
+        self.emitted = Counter(
+            "titan_signals_emitted",
+            "Signals emitted, by action",
+            ["action"],
+            registry=registry if registry is not None else CollectorRegistry(),
+        )
+
+    @property
+    def engine(self) -> SignalEngine:
+        if self._engine is None:
+            raise RuntimeError("signals engine used before its state was loaded (on_start)")
+        return self._engine
+
+    async def load(self, store: SignalsStore) -> None:
+        self._engine = self.make_engine(await store.load_snapshot())
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(PARAMS.name, self.on_params, domain_decoder(PARAMS.name, param_set)),
+            Route(
+                REGIME_SHIFTS.name, self.on_regime, domain_decoder(REGIME_SHIFTS.name, regime_mark)
+            ),
+            Route(
+                PAIRS_LIFECYCLE.name,
+                self.on_lifecycle,
+                domain_decoder(PAIRS_LIFECYCLE.name, lifecycle_change),
+            ),
+            Route(
+                PAIRS_SPREADS.name,
+                self.on_spreads,
+                domain_decoder(PAIRS_SPREADS.name, spread_observation),
+            ),
+        ]
+
+    async def on_params(self, items: list[Any], ctx: BatchContext) -> None:
+        for item in items:
+            self.engine.on_params(item)
+        await self._flush(ctx)
+
+    async def on_regime(self, items: list[Any], ctx: BatchContext) -> None:
+        for scope, mark in items:
+            if scope == MARKET_SCOPE:
+                self.engine.on_market_shift(mark)
+            else:
+                self.engine.on_pair_regime(scope, mark)
+        await self._flush(ctx)
+
+    async def on_lifecycle(self, items: list[Any], ctx: BatchContext) -> None:
+        for pair_id, lifecycle, as_of in items:
+            self.engine.on_lifecycle(pair_id, lifecycle, as_of)
+        await self._flush(ctx)
+
+    async def on_spreads(self, items: list[Any], ctx: BatchContext) -> None:
+        for obs in items:
+            self.engine.on_spread(obs)
+        await self._flush(ctx)
+
+    async def _flush(self, ctx: BatchContext) -> None:
+        changes = self.engine.take_changes()
+        if changes.empty():
+            return
+        await self.store_for(ctx.conn).save(changes)
+        for signal in changes.signals:
+            ctx.emit(
+                SIGNALS.name,
+                make_envelope(
+                    signal_payload(signal),
+                    event_id=signal_event_id(signal),
+                    occurred_at=signal.bar_time,
+                    key=signal.pair_id,
+                    producer=ctx.producer_name,
+                    produced_at=ctx.clock.now(),
+                ),
+            )
+            self.emitted.labels(signal.action.value).inc()
