@@ -27,8 +27,6 @@ from shared.infra.postgres import SERVICES, dsn_with, new_password, role_for
 from shared.infra.provision import ensure_database, ensure_roles, ensure_schemas, secure_database
 from shared.topics import all_topics
 
-SESSION = {"scope": "session", "loop_scope": "session"}
-
 
 def _docker_container(kind: str) -> Any:
     """A started testcontainers container, or pytest.fail with every reason collected."""
@@ -52,7 +50,7 @@ def infra_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("titan-infra")
 
 
-@pytest_asyncio.fixture(**SESSION)
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def kafka_bootstrap(infra_tmp: Path) -> AsyncIterator[str]:
     env = os.environ.get("TITAN_KAFKA_BOOTSTRAP")
     if env:
@@ -75,7 +73,7 @@ async def kafka_bootstrap(infra_tmp: Path) -> AsyncIterator[str]:
         kafka_mod.stop_kafka(broker.pid)
 
 
-@pytest_asyncio.fixture(**SESSION)
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def pg_admin_dsn(infra_tmp: Path) -> AsyncIterator[str]:
     """Admin DSN of a server with the roles titan_<service> (db: the default one)."""
     env = os.environ.get("TITAN_DATABASE_URL")
@@ -88,7 +86,7 @@ async def pg_admin_dsn(infra_tmp: Path) -> AsyncIterator[str]:
     try:
         infra, _ = await up(home, UpOptions(kafka=False, postgres=True))
     except (RuntimeError, OSError) as local_exc:
-        down(home)
+        down(home, purge=True)
         try:
             container = _docker_container("postgres")
         except RuntimeError as docker_exc:
@@ -100,10 +98,10 @@ async def pg_admin_dsn(infra_tmp: Path) -> AsyncIterator[str]:
         assert infra.admin_dsn is not None
         yield infra.admin_dsn
     finally:
-        down(home)
+        down(home, purge=True)
 
 
-@pytest_asyncio.fixture(**SESSION)
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def pg_role_passwords(pg_admin_dsn: str) -> dict[str, str]:
     """Fresh passwords for the service roles of this session (roles are cluster-wide)."""
     passwords = {service: new_password() for service in SERVICES}
@@ -115,7 +113,7 @@ async def pg_role_passwords(pg_admin_dsn: str) -> dict[str, str]:
     return passwords
 
 
-@pytest_asyncio.fixture(**SESSION)
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def pg_template_db(pg_admin_dsn: str, pg_role_passwords: dict[str, str]) -> str:
     """A database with the schemas laid out, cloned cheaply for every test module."""
     name = f"titan_tpl_{secrets.token_hex(4)}"
@@ -136,7 +134,10 @@ def _admin_login(dsn: str) -> dict[str, str]:
     from urllib.parse import unquote, urlsplit
 
     parts = urlsplit(dsn)
-    return {"user": unquote(parts.username or "postgres"), "password": unquote(parts.password or "")}
+    return {
+        "user": unquote(parts.username or "postgres"),
+        "password": unquote(parts.password or ""),
+    }
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -60,7 +60,7 @@ async def test_plain_postgres_runs_all_but_timescale_blocks(
         assert {r["relname"] for r in kinds} == {"bars", "consumer_offsets", "schema_migrations"}
 
         (tmp_path / "svc" / "002_index.sql").write_text("CREATE INDEX bars_ts ON bars (ts);\n")
-        with pytest.raises(MigrationError, match="market_data/002_index.sql was applied"):
+        with pytest.raises(MigrationError, match=r"market_data/002_index\.sql was applied"):
             await migrate(conn, "market_data", sources)
     finally:
         await conn.close()
@@ -90,7 +90,7 @@ async def test_failed_migration_rolls_back_and_is_not_recorded(
     (folder / "001_half.sql").write_text("CREATE TABLE half (x int);\nSELECT no_such_fn();\n")
     conn = await asyncpg.connect(service_dsn("backtest"))
     try:
-        with pytest.raises(MigrationError, match="backtest/001_half.sql failed"):
+        with pytest.raises(MigrationError, match=r"backtest/001_half\.sql failed"):
             await migrate(conn, "backtest", [("backtest", folder)])
         assert await conn.fetchval("SELECT to_regclass('backtest.half')") is None
         assert await conn.fetchval("SELECT count(*) FROM backtest.schema_migrations") == 0
