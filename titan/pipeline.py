@@ -90,7 +90,7 @@ class Pipeline:
                 "TITAN_KAFKA_BOOTSTRAP": self.bootstrap,
                 "TITAN_TOPIC_PREFIX": self.prefix,
                 "TITAN_HTTP_PORT": "0",
-                **self.extra_env,
+                **{k: v for k, v in self.extra_env.items() if k not in os.environ},
             }
             log = (self.log_dir / f"{service}.log").open("ab")
             self.procs[service] = subprocess.Popen(

@@ -17,6 +17,13 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_SERVICES = ("market_data", "pairs", "regime", "signals")
+# Daily closes only; regime models refitted quarterly (63 bars) instead of weekly so that
+# 33 years of history replay in minutes. Variables already set in the environment win.
+DEMO_ENV = {
+    "TITAN_BAR_INTERVALS": "1d",
+    "TITAN_REGIME_REFIT_EVERY_BARS": "63",
+    "TITAN_REGIME_WINDOW_BARS": "756",
+}
 
 
 def register(sub: Any) -> None:

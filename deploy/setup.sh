@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install everything TITAN needs on a fresh Debian machine (idempotent; as root or with sudo):
+# PostgreSQL, Java 17+, Maven, Node.js (only what is missing), the Python package with its
+# dev tools, the Kafka jars (Maven) and the PGlite packages (npm). Prints step timings.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step_start=0
+step() { step_start=$(date +%s); echo "==> $*"; }
+done_step() { echo "    ($(( $(date +%s) - step_start )) s)"; }
+
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+step "system packages"
+missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+java_major=0
+if command -v java >/dev/null; then
+  java_major=$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}' | cut -d. -f1)
+fi
+[ "${java_major:-0}" -ge 17 ] || missing+=(default-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "    installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian's postgresql package starts a system cluster on 5432; TITAN runs its own.
+  if command -v pg_lsclusters >/dev/null; then
+    pg_lsclusters -h 2>/dev/null | awk '$4 == "online" {print $1, $2}' | while read -r v c; do
+      $SUDO pg_ctlcluster "$v" "$c" stop || true
+    done
+  fi
+fi
+done_step
+
+step "python packages"
+python -m pip install -q -e '.[dev]'
+done_step
+
+step "kafka jars and pglite packages"
+python -m titan infra fetch
+done_step
