@@ -8,7 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-_RESERVED = set(vars(logging.makeLogRecord({})))
+# uvicorn adds an ANSI-coloured copy of its message; it has no place in JSON logs.
+_RESERVED = {*vars(logging.makeLogRecord({})), "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

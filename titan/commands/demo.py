@@ -127,8 +127,8 @@ async def _run(args: argparse.Namespace, ticks: list[Any]) -> int:
     elapsed = time.monotonic() - started_at
     summary = {
         "ticks": len(ticks),
-        "pairs_found": sorted(watcher_stats["active"]),
-        "pairs_ever_active": len(watcher_stats["ever_active"]),
+        "pairs_found": sorted(watcher_stats["ever_active"]),
+        "pairs_active_at_end": sorted(watcher_stats["active"]),
         "regime_shifts": watcher_stats["shifts"],
         "signals": watcher_stats["signals"],
         "elapsed_s": round(elapsed, 1),
