@@ -11,10 +11,8 @@ import asyncpg
 import numpy as np
 import pandas as pd
 
-from services.market_data.bootstrap import MarketDataSettings
 from services.market_data.feeds.kafka_producer import produce_ticks
 from services.market_data.feeds.replay import FeedTick, replay_ticks
-from shared.settings import KafkaSettings
 
 DATA = Path(__file__).resolve().parents[2] / "services" / "market_data" / "data"
 TWENTY_STOCKS = DATA / "sp500_20stocks_daily_1990_2022.csv.gz"
@@ -35,17 +33,15 @@ async def feed(bootstrap: str, topic: str, ticks: Sequence[Any], chunk: int = 50
     return counts.sent
 
 
-def settings(dsn: str, prefix: str, **extra: Any) -> tuple[MarketDataSettings, KafkaSettings]:
-    return MarketDataSettings(database_url=dsn, topic_prefix=prefix, **extra), KafkaSettings(
-        bootstrap=extra.pop("bootstrap", "unused")
-    )
-
-
 def pandas_daily_bars(ticks: Sequence[FeedTick]) -> pd.DataFrame:
     """Independent reference: 1d bars by pandas resampling, closed bars only."""
     frame = pd.DataFrame(
-        {"symbol": [t.symbol for t in ticks], "ts": [t.ts for t in ticks],
-         "price": [t.price for t in ticks], "size": [t.size for t in ticks]}  # fmt: skip
+        {
+            "symbol": [t.symbol for t in ticks],
+            "ts": [t.ts for t in ticks],
+            "price": [t.price for t in ticks],
+            "size": [t.size for t in ticks],
+        }
     )
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     frame["pv"] = frame["price"] * frame["size"]
@@ -55,10 +51,15 @@ def pandas_daily_bars(ticks: Sequence[FeedTick]) -> pd.DataFrame:
         r = g.resample("1D")
         bars = pd.DataFrame(
             {
-                "open": r["price"].first(), "high": r["price"].max(), "low": r["price"].min(),
-                "close": r["price"].last(), "volume": r["size"].sum(), "pv": r["pv"].sum(),
-                "price_sum": r["price"].sum(), "trade_count": r["price"].count(),
-            }  # fmt: skip
+                "open": r["price"].first(),
+                "high": r["price"].max(),
+                "low": r["price"].min(),
+                "close": r["price"].last(),
+                "volume": r["size"].sum(),
+                "pv": r["pv"].sum(),
+                "price_sum": r["price"].sum(),
+                "trade_count": r["price"].count(),
+            }
         )
         bars = bars[bars["trade_count"] > 0]
         # A bar is closed once a later trade of the same symbol exists: all but the last.
@@ -67,9 +68,10 @@ def pandas_daily_bars(ticks: Sequence[FeedTick]) -> pd.DataFrame:
         out.append(bars)
     result = pd.concat(out).reset_index(names="start")
     result["vwap"] = np.where(
-        result["volume"] > 0, result["pv"] / result["volume"].where(result["volume"] > 0, 1.0),
+        result["volume"] > 0,
+        result["pv"] / result["volume"].where(result["volume"] > 0, 1.0),
         result["price_sum"] / result["trade_count"],
-    )  # fmt: skip
+    )
     result["interval"] = "1d"
     return result[BAR_KEY + BAR_VALUES].sort_values(BAR_KEY).reset_index(drop=True)
 
@@ -97,11 +99,16 @@ def bar_events(records: Sequence[Any]) -> pd.DataFrame:
     for r in records:
         data = json.loads(r.value)
         p = data["payload"]
-        rows.append({**{k: p[k] for k in ("symbol", "interval", "start", *BAR_VALUES)},
-                     "revision": p["revision"], "event_id": data["event_id"]})  # fmt: skip
+        rows.append(
+            {
+                **{k: p[k] for k in ("symbol", "interval", "start", *BAR_VALUES)},
+                "revision": p["revision"],
+                "event_id": data["event_id"],
+            }
+        )
     frame = pd.DataFrame(rows)
     frame["start"] = pd.to_datetime(frame["start"], utc=True)
-    return frame.sort_values(BAR_KEY + ["revision"]).reset_index(drop=True)
+    return frame.sort_values([*BAR_KEY, "revision"]).reset_index(drop=True)
 
 
 async def table_snapshot(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -109,14 +116,23 @@ async def table_snapshot(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
     conn = await asyncpg.connect(dsn, server_settings={"search_path": "market_data"})
     try:
         return {
-            "ticks": [tuple(r) for r in await conn.fetch(
-                "SELECT tick_id, symbol, ts, price, size, trade_id FROM ticks ORDER BY tick_id")],
-            "bars": [tuple(r) for r in await conn.fetch(
-                "SELECT * FROM bars ORDER BY symbol, interval, start")],
-            "late_ticks": [tuple(r) for r in await conn.fetch(
-                "SELECT * FROM late_ticks ORDER BY tick_id, interval")],
-            "watermarks": [tuple(r) for r in await conn.fetch(
-                "SELECT * FROM watermarks ORDER BY symbol")],
-        }  # fmt: skip
+            "ticks": [
+                tuple(r)
+                for r in await conn.fetch(
+                    "SELECT tick_id, symbol, ts, price, size, trade_id FROM ticks ORDER BY tick_id"
+                )
+            ],
+            "bars": [
+                tuple(r)
+                for r in await conn.fetch("SELECT * FROM bars ORDER BY symbol, interval, start")
+            ],
+            "late_ticks": [
+                tuple(r)
+                for r in await conn.fetch("SELECT * FROM late_ticks ORDER BY tick_id, interval")
+            ],
+            "watermarks": [
+                tuple(r) for r in await conn.fetch("SELECT * FROM watermarks ORDER BY symbol")
+            ],
+        }
     finally:
         await conn.close()

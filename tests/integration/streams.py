@@ -47,7 +47,9 @@ async def partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartiti
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        return [TopicPartition(t, p) for t in topics for p in sorted(await producer.partitions_for(t))]
+        return [
+            TopicPartition(t, p) for t in topics for p in sorted(await producer.partitions_for(t))
+        ]
     finally:
         await producer.stop()
 
@@ -82,8 +84,14 @@ async def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> lis
                 for m in messages:
                     if m.offset < ends[(tp.topic, tp.partition)]:
                         records.append(
-                            Record(m.topic, m.partition, m.offset, m.key, m.value or b"",
-                                   {k: v for k, v in (m.headers or ())})  # fmt: skip
+                            Record(
+                                m.topic,
+                                m.partition,
+                                m.offset,
+                                m.key,
+                                m.value or b"",
+                                {k: v for k, v in (m.headers or ())},
+                            )
                         )
                 if await consumer.position(tp) >= ends[(tp.topic, tp.partition)]:
                     remaining.discard(tp)

@@ -107,8 +107,14 @@ async def test_one_percent_malformed_ticks_go_to_the_dlq_and_the_rest_is_unchang
         assert r.headers["titan.error"]
 
     assert await table_snapshot(dirty_dsn) == await table_snapshot(clean_dsn)
-    dirty_bars = {json.loads(r.value)["event_id"]: r.value for r in await read_topic(kafka_bootstrap, dirty[BARS])}
-    clean_bars = {json.loads(r.value)["event_id"]: r.value for r in await read_topic(kafka_bootstrap, clean[BARS])}
+    dirty_bars = {
+        json.loads(r.value)["event_id"]: r.value
+        for r in await read_topic(kafka_bootstrap, dirty[BARS])
+    }
+    clean_bars = {
+        json.loads(r.value)["event_id"]: r.value
+        for r in await read_topic(kafka_bootstrap, clean[BARS])
+    }
     assert set(dirty_bars) == set(clean_bars)
     for event_id, value in dirty_bars.items():
         assert _content(value) == _content(clean_bars[event_id])
@@ -170,7 +176,9 @@ async def test_sigkill_five_times_during_a_replay_changes_nothing(
             await asyncio.sleep(0.1)
         await asyncio.sleep(rng.uniform(0.05, 0.6))
         if not proc.alive():
-            pytest.fail(f"service exited early: {(tmp_path / 'market-data.log').read_text()[-3000:]}")
+            pytest.fail(
+                f"service exited early: {(tmp_path / 'market-data.log').read_text()[-3000:]}"
+            )
         proc.kill()
         kills += 1
     assert progress < sum(ends.values()), "the replay finished before the fifth kill"
@@ -223,6 +231,10 @@ async def test_every_tick_delivered_twice_is_counted_once(
     await run_until_consumed(kafka_bootstrap, twice_dsn, twice.prefix, twice)
     await run_until_consumed(kafka_bootstrap, once_dsn, once.prefix, once)
     assert await table_snapshot(twice_dsn) == await table_snapshot(once_dsn)
-    twice_ids = sorted(json.loads(r.value)["event_id"] for r in await read_topic(kafka_bootstrap, twice[BARS]))
-    once_ids = sorted(json.loads(r.value)["event_id"] for r in await read_topic(kafka_bootstrap, once[BARS]))
+    twice_ids = sorted(
+        json.loads(r.value)["event_id"] for r in await read_topic(kafka_bootstrap, twice[BARS])
+    )
+    once_ids = sorted(
+        json.loads(r.value)["event_id"] for r in await read_topic(kafka_bootstrap, once[BARS])
+    )
     assert twice_ids == once_ids

@@ -51,7 +51,10 @@ def _demo(args: argparse.Namespace) -> int:
 
     unknown = [s for s in args.services.split(",") if s.strip() and s.strip() not in SERVICE_INPUTS]
     if unknown:
-        print(f"titan demo: unknown services {unknown}; known: {sorted(SERVICE_INPUTS)}", file=sys.stderr)
+        print(
+            f"titan demo: unknown services {unknown}; known: {sorted(SERVICE_INPUTS)}",
+            file=sys.stderr,
+        )
         return 2
     symbols = [s.strip().upper() for s in args.symbols.split(",")] if args.symbols else None
     try:
