@@ -42,7 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(list(argv) if argv is not None else None)
+    args, extra = parser.parse_known_args(list(argv) if argv is not None else None)
+    if extra:
+        # Commands that hand their arguments to another parser (`pairs screen`, `regime
+        # fit`) collect them in `argv`; argparse's REMAINDER misses a leading option such
+        # as --help, which lands here instead.
+        if not hasattr(args, "argv"):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.argv = [*extra, *args.argv]
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)
