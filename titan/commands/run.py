@@ -12,6 +12,8 @@ SERVICES = {
     "signals": "services.signals.bootstrap",
     "backtest": "services.backtest.bootstrap",
 }
+# The schema spelling is accepted too (`titan run market_data`), as deploy manifests use it.
+SERVICES["market_data"] = SERVICES["market-data"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -62,7 +62,9 @@ def _tick_bytes(**changes: object) -> bytes:
         ({"symbol": "bad symbol!"}, "malformed symbol"),
     ],
 )
-def test_invalid_ticks_raise_decode_error_with_reason(changes: dict[str, object], reason: str) -> None:
+def test_invalid_ticks_raise_decode_error_with_reason(
+    changes: dict[str, object], reason: str
+) -> None:
     with pytest.raises(DecodeError, match=reason):
         decode(_tick_bytes(**changes))
 
@@ -81,3 +83,28 @@ def test_event_ids_are_derived_from_their_cause() -> None:
     b = Tick(symbol="KO", ts=datetime(2020, 1, 2, tzinfo=UTC), price=40.0, trade_id="1")
     c = Tick(symbol="KO", ts=datetime(2020, 1, 2, tzinfo=UTC), price=40.0, trade_id="2")
     assert a.tick_id() == b.tick_id() != c.tick_id()
+
+
+def test_strimzi_topic_manifests_match_the_registry() -> None:
+    from shared.topics_strimzi import render
+
+    manifest = Path(__file__).resolve().parents[3] / "deploy" / "k8s" / "topics.yaml"
+    assert manifest.read_text() == render(), (
+        "run: python -m shared.topics_strimzi > deploy/k8s/topics.yaml"
+    )
+
+
+def test_kubernetes_manifests_parse_and_run_known_services() -> None:
+    import yaml
+
+    from titan.commands.run import SERVICES
+
+    manifest = Path(__file__).resolve().parents[3] / "deploy" / "k8s" / "titan.yaml"
+    docs = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
+    deployments = [d for d in docs if d["kind"] == "Deployment"]
+    assert len(deployments) == 5
+    for d in deployments:
+        container = d["spec"]["template"]["spec"]["containers"][0]
+        assert container["args"][0] == "run" and container["args"][1] in SERVICES
+        env = {e["name"]: e for e in container["env"]}
+        assert "secretKeyRef" in env["TITAN_DATABASE_URL"]["valueFrom"]
