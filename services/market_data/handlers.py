@@ -16,7 +16,7 @@ from services.market_data.store import MarketDataStore
 from shared.clock import Clock
 from shared.events import make_envelope
 from shared.runtime.batch import BatchContext, DecodeResult
-from shared.runtime.records import ConsumedRecord
+from shared.runtime.records import ConsumedRecord, record_values
 from shared.topics import MARKET_BARS
 
 
@@ -36,22 +36,22 @@ class MarketData:
         self.aggregator = BarAggregator.restore(self.config, marks, rows)
 
     def decode(self, records: Sequence[ConsumedRecord]) -> DecodeResult:
-        present = [r for r in records if r.value is not None]
-        dead: list[tuple[ConsumedRecord, str]] = [
-            (r, "empty record value (tombstone) is not a tick") for r in records if r.value is None
+        # Values only: a ConsumedRecord is built just for the records that are dead-lettered.
+        values = record_values(records)
+        present = [v for v in values if v is not None]
+        positions = [i for i, v in enumerate(values) if v is not None]
+        accepted, rejected = decode_ticks(present, self.clock, self.limits)
+        dead = [
+            (i, "empty record value (tombstone) is not a tick")
+            for i, v in enumerate(values)
+            if v is None
         ]
-        accepted, rejected = decode_ticks(
-            [r.value for r in present if r.value is not None], self.clock, self.limits
-        )
-        dead.extend((present[x.position], x.reason) for x in rejected)
-        return list(accepted), dead
+        dead.extend((positions[x.position], x.reason) for x in rejected)
+        return accepted, [(records[i], reason) for i, reason in dead]
 
     async def handle_ticks(self, ticks: list[AcceptedTick], ctx: BatchContext) -> None:
         unique = first_occurrences(ticks)
-        new_ids = await self.store.insert_new_ticks(ctx.conn, unique)
-        fresh = (
-            [t for t in unique if t.event_id in new_ids] if len(new_ids) != len(unique) else unique
-        )
+        fresh = await self.store.insert_fresh_ticks(ctx.conn, unique)
         changes = self.aggregator.apply(fresh)
         await self.store.upsert_bars(ctx.conn, changes.upserts)
         await self.store.insert_late(ctx.conn, changes.late)

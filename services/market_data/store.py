@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from operator import itemgetter
 
 import asyncpg
 
@@ -31,6 +32,11 @@ BAR_COLUMNS = (
 )
 
 
+TICK_COLUMNS = ["tick_id", "symbol", "ts", "price", "size", "trade_id", "source"]
+# AcceptedTick -> ticks row: every field but ts_us, in C.
+_tick_row = itemgetter(0, 1, 2, 4, 5, 6, 7)
+
+
 class MarketDataStore:
     async def prepare(self, conn: asyncpg.Connection) -> None:
         """Per-connection staging tables for COPY; emptied at every commit."""
@@ -41,25 +47,46 @@ class MarketDataStore:
             """
         )
 
+    async def insert_fresh_ticks(
+        self, conn: asyncpg.Connection, ticks: Sequence[AcceptedTick]
+    ) -> Sequence[AcceptedTick]:
+        """Store ticks (ids unique within `ticks`); returns those not stored before, in order.
+
+        The common case, a batch of new ticks, is one COPY straight into `ticks` inside a
+        savepoint. A duplicate of a stored tick (a redelivery) makes that COPY fail as a whole;
+        the savepoint is rolled back and the batch goes the slower way, through the staging
+        table and INSERT ... ON CONFLICT DO NOTHING, which tells which ticks were new.
+        """
+        if not ticks:
+            return []
+        rows = list(map(_tick_row, ticks))
+        try:
+            async with conn.transaction():  # nested: a savepoint
+                await conn.copy_records_to_table("ticks", columns=TICK_COLUMNS, records=rows)
+            return ticks
+        except asyncpg.UniqueViolationError:
+            pass
+        new_ids = await self._insert_through_stage(conn, rows)
+        return [t for t in ticks if t.event_id in new_ids]
+
     async def insert_new_ticks(
         self, conn: asyncpg.Connection, ticks: Sequence[AcceptedTick]
     ) -> set[object]:
         """Store ticks; returns the ids that were not stored before (duplicates are ignored)."""
         if not ticks:
             return set()
+        return await self._insert_through_stage(conn, list(map(_tick_row, ticks)))
+
+    async def _insert_through_stage(
+        self, conn: asyncpg.Connection, rows: list[tuple[object, ...]]
+    ) -> set[object]:
         await self.prepare(conn)
-        await conn.copy_records_to_table(
-            "tick_stage",
-            columns=["tick_id", "symbol", "ts", "price", "size", "trade_id", "source"],
-            records=[
-                (t.event_id, t.symbol, t.ts, t.price, t.size, t.trade_id, t.source) for t in ticks
-            ],
-        )
-        rows = await conn.fetch(
+        await conn.copy_records_to_table("tick_stage", columns=TICK_COLUMNS, records=rows)
+        stored = await conn.fetch(
             """INSERT INTO ticks SELECT * FROM tick_stage
                ON CONFLICT DO NOTHING RETURNING tick_id"""
         )
-        return {r["tick_id"] for r in rows}
+        return {r["tick_id"] for r in stored}
 
     async def upsert_bars(self, conn: asyncpg.Connection, rows: Sequence[BarRow]) -> None:
         if not rows:

@@ -2,7 +2,9 @@
 
 Order of steps inside the transaction, and why:
   1. take a batch number from the outbox sequence (publication order across batches);
-  2. decode every record; undecodable ones become dead letters (rule 5), never exceptions;
+  2. decode every record; undecodable ones become dead letters (rule 5), never exceptions
+     (decoding is a pure function of the records, so the consumer may do it before the
+     transaction, while the previous batch's transaction is still in flight: `prepare`);
   3. run the handlers, route by route: effects as upserts keyed by deterministic ids;
   4. write the produced events and the dead letters to the outbox;
   5. store the next offset of every partition read, fenced on the value we started from;
@@ -13,7 +15,7 @@ the relay publishes at start-up.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +81,15 @@ def envelope_decoder(contract_topic: str) -> Decoder:
 
 
 @dataclass(frozen=True)
+class PreparedBatch:
+    """A batch grouped by real topic (partition order kept) and decoded, ready to process."""
+
+    records: dict[str, Sequence[ConsumedRecord]]
+    next_offsets: dict[tuple[str, int], int]
+    decoded: dict[str, DecodeResult]
+
+
+@dataclass(frozen=True)
 class BatchOutcome:
     batch_no: int
     outgoing: list[OutgoingRecord]
@@ -110,27 +121,56 @@ class BatchProcessor:
     def real_topics(self) -> list[str]:
         return list(self._by_real_topic)
 
-    async def process(
-        self,
-        conn: asyncpg.Connection,
+    @staticmethod
+    def group(
         records: Sequence[ConsumedRecord],
-        expected_offsets: dict[tuple[str, int], int | None],
-    ) -> BatchOutcome:
+    ) -> tuple[dict[str, list[ConsumedRecord]], dict[tuple[str, int], int]]:
         by_topic: dict[str, list[ConsumedRecord]] = {}
         next_offsets: dict[tuple[str, int], int] = {}
         for record in records:
             by_topic.setdefault(record.topic, []).append(record)
             tp = (record.topic, record.partition)
             next_offsets[tp] = max(next_offsets.get(tp, 0), record.offset + 1)
+        return by_topic, next_offsets
 
+    def prepare(
+        self,
+        by_topic: Mapping[str, Sequence[ConsumedRecord]],
+        next_offsets: dict[tuple[str, int], int],
+    ) -> PreparedBatch:
+        """Decode the records of every routed topic (no I/O, no state: safe to do early)."""
+        decoded = {
+            real_topic: self._decoders[real_topic](topic_records)
+            for real_topic, topic_records in by_topic.items()
+            if topic_records and real_topic in self._decoders
+        }
+        return PreparedBatch(dict(by_topic), next_offsets, decoded)
+
+    async def process(
+        self,
+        conn: asyncpg.Connection,
+        records: Sequence[ConsumedRecord],
+        expected_offsets: dict[tuple[str, int], int | None],
+    ) -> BatchOutcome:
+        by_topic, next_offsets = self.group(records)
+        return await self.process_prepared(
+            conn, self.prepare(by_topic, next_offsets), expected_offsets
+        )
+
+    async def process_prepared(
+        self,
+        conn: asyncpg.Connection,
+        batch: PreparedBatch,
+        expected_offsets: dict[tuple[str, int], int | None],
+    ) -> BatchOutcome:
         async with conn.transaction():
             batch_no = await self.store.next_batch_no(conn)
             ctx = BatchContext(conn, self.topics, self.clock, self.producer_name)
             for real_topic, route in self._by_real_topic.items():
-                topic_records = by_topic.get(real_topic)
-                if not topic_records:
+                result = batch.decoded.get(real_topic)
+                if result is None:
                     continue
-                items, dead = self._decoders[real_topic](topic_records)
+                items, dead = result
                 ctx.emitted.dead_letters.extend(dead)
                 if items:
                     await route.handle(items, ctx)
@@ -138,7 +178,7 @@ class BatchProcessor:
             outgoing.extend(self._dead_letter_record(r, why) for r, why in ctx.emitted.dead_letters)
             await self.store.write_outbox(conn, batch_no, outgoing)
             await self.store.record_dead_letters(conn, ctx.emitted.dead_letters)
-            await self.store.store_offsets(conn, next_offsets, expected_offsets)
+            await self.store.store_offsets(conn, batch.next_offsets, expected_offsets)
 
         dead_counts: dict[str, int] = {}
         for r, _ in ctx.emitted.dead_letters:
@@ -146,8 +186,8 @@ class BatchProcessor:
         return BatchOutcome(
             batch_no,
             outgoing,
-            next_offsets,
-            {t: len(rs) for t, rs in by_topic.items()},
+            batch.next_offsets,
+            {t: len(rs) for t, rs in batch.records.items()},
             dead_counts,
         )
 

@@ -3,27 +3,42 @@
 Kafka's committed offsets are informative only: on assignment the consumer seeks to the
 offsets stored in its own tables (earliest where none), and after each batch commits in
 PostgreSQL it also commits to Kafka so that lag tools show something sensible.
+
+Pipelining, without giving up any rule: while batch N's transaction runs (the loop is free
+whenever it awaits PostgreSQL), the loop fetches and decodes batch N+1; N+1's transaction
+starts only after N's has committed, so batches still apply in partition order, one
+transaction each. If anything re-seeks in between (fencing, a rebalance), the batch fetched
+meanwhile is dropped and the consumer seeks to the stored offsets again. Committed batches
+are published by one background task, strictly in batch order: a batch's rows are all sent
+and acknowledged, then marked sent, before the next batch's rows are sent, so each key's
+events keep their order even when a send has to be retried.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
-from shared.runtime.batch import BatchOutcome, BatchProcessor
+from shared.runtime.batch import BatchOutcome, BatchProcessor, PreparedBatch
 from shared.runtime.metrics import RuntimeMetrics
 from shared.runtime.outbox import OutboxPublisher
-from shared.runtime.records import ConsumedRecord
+from shared.runtime.records import ConsumedRecord, FetchedRecords
 from shared.runtime.retry import retry_transient
 from shared.runtime.store import OffsetsFenced, RuntimeStore
 from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
+
+# Committed batches waiting for publication: enough to keep the producer busy while the next
+# transactions run, few enough that a broker outage stops consumption within a few batches.
+MAX_UNPUBLISHED_BATCHES = 4
 
 
 def make_consumer(
@@ -93,6 +108,10 @@ class ConsumerLoop:
         self.assigned = asyncio.Event()
         self.stopping = asyncio.Event()
         self.batches = 0
+        # Bumped at every seek: a batch fetched under an older generation may be stale.
+        self.generation = 0
+        self._unpublished: asyncio.Queue[BatchOutcome] = asyncio.Queue(MAX_UNPUBLISHED_BATCHES)
+        self._publishing: asyncio.Task[None] | None = None
 
     def subscribe(self) -> None:
         self.consumer.subscribe(
@@ -107,6 +126,7 @@ class ConsumerLoop:
                 )
 
         stored = await retry_transient("load stored offsets", load)
+        self.generation += 1
         for tp in partitions:
             offset = stored.get((tp.topic, tp.partition))
             self.expected[(tp.topic, tp.partition)] = offset
@@ -120,52 +140,107 @@ class ConsumerLoop:
         """Consume until stop() is called; the batch in hand is finished and committed first."""
         await self.publisher.relay()
         last_relay = time.monotonic()
-        while not self.stopping.is_set():
-            fetched = await self.consumer.getmany(
-                timeout_ms=self.batch_timeout_ms, max_records=self.batch_max_records
-            )
-            records = [
-                ConsumedRecord(
-                    topic=m.topic,
-                    partition=m.partition,
-                    offset=m.offset,
-                    key=m.key,
-                    value=m.value,
-                    timestamp_ms=m.timestamp,
-                    headers=tuple(m.headers or ()),
+        self._publishing = asyncio.create_task(self._publish_in_order())
+        in_flight: asyncio.Task[None] | None = None
+        try:
+            while not self.stopping.is_set():
+                generation = self.generation
+                fetched = await self.consumer.getmany(
+                    timeout_ms=self.batch_timeout_ms, max_records=self.batch_max_records
                 )
-                for _, messages in sorted(
-                    fetched.items(), key=lambda kv: (kv[0].topic, kv[0].partition)
-                )
-                for m in messages
-            ]
-            if records:
-                await self.handle_batch(records)
-            if time.monotonic() - last_relay >= self.relay_interval_s:
-                await self.publisher.relay()
-                last_relay = time.monotonic()
-            self._update_lag()
+                # Decoding runs here, while the previous batch's transaction is in flight.
+                prepared = self._prepare(fetched) if fetched else None
+                if in_flight is not None:
+                    task, in_flight = in_flight, None
+                    await task
+                if prepared is not None:
+                    if generation != self.generation:
+                        # Seeked since the fetch began: what it returned may come from before
+                        # the seek. Drop it and resume from the stored offsets.
+                        await self.seek_to_stored(list(self.consumer.assignment()))
+                    else:
+                        in_flight = asyncio.create_task(self._handle_prepared(prepared))
+                if time.monotonic() - last_relay >= self.relay_interval_s:
+                    if in_flight is not None:
+                        task, in_flight = in_flight, None
+                        await task
+                    await self._drain_publication()
+                    await self.publisher.relay()
+                    last_relay = time.monotonic()
+                self._update_lag()
+            if in_flight is not None:
+                task, in_flight = in_flight, None
+                await task
+            await self._drain_publication()
+        finally:
+            for pending in (in_flight, self._publishing):
+                if pending is not None and not pending.done():
+                    pending.cancel()
+                    with contextlib.suppress(BaseException):
+                        await pending
+            self._publishing = None
+
+    def _prepare(self, fetched: dict[TopicPartition, list[Any]]) -> PreparedBatch:
+        by_topic: dict[str, list[Any]] = {}
+        next_offsets: dict[tuple[str, int], int] = {}
+        for tp, messages in sorted(fetched.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
+            if messages:
+                by_topic.setdefault(tp.topic, []).extend(messages)
+                # A partition's messages come in offset order.
+                next_offsets[(tp.topic, tp.partition)] = messages[-1].offset + 1
+        return self.processor.prepare(
+            {topic: FetchedRecords(messages) for topic, messages in by_topic.items()},
+            next_offsets,
+        )
 
     async def handle_batch(self, records: list[ConsumedRecord]) -> None:
+        """Process one batch and publish it before returning (no pipelining)."""
+        prepared = self.processor.prepare(*self.processor.group(records))
+        outcome = await self._process(prepared)
+        if outcome is not None:
+            await self._publish(outcome)
+
+    async def _handle_prepared(self, prepared: PreparedBatch) -> None:
+        outcome = await self._process(prepared)
+        if outcome is None:
+            return
+        publishing = self._publishing
+        if publishing is None:
+            await self._publish(outcome)
+            return
+        if publishing.done():
+            publishing.result()  # re-raise what stopped the publisher
+        put = asyncio.ensure_future(self._unpublished.put(outcome))
+        # Wait for room in the queue, unless the publisher dies meanwhile.
+        await asyncio.wait([put, publishing], return_when=asyncio.FIRST_COMPLETED)
+        if not put.done():
+            put.cancel()
+            publishing.result()
+
+    async def _process(self, prepared: PreparedBatch) -> BatchOutcome | None:
+        """Run the batch's transaction (retried); None when it was fenced and dropped."""
         started = time.perf_counter()
+        batch = prepared
 
         async def attempt() -> BatchOutcome:
             async with self.pool.acquire() as conn:
-                return await self.processor.process(conn, records, self.expected)
+                return await self.processor.process_prepared(conn, batch, self.expected)
+
+        async def after_failure(exc: BaseException) -> None:
+            nonlocal batch
+            await self._after_failed_attempt()
+            # Decode again for the retry, exactly as an unpipelined retry would.
+            batch = self.processor.prepare(prepared.records, prepared.next_offsets)
 
         try:
-            outcome = await retry_transient(
-                "process batch",
-                attempt,
-                on_retry=lambda exc: self._after_failed_attempt(),
-            )
+            outcome = await retry_transient("process batch", attempt, on_retry=after_failure)
         except OffsetsFenced as exc:
             # Another consumer committed past us: drop this batch and resume from the DB.
             self.metrics.fenced.inc()
             log.warning("batch fenced (%s); re-seeking to stored offsets", exc)
             await self._after_failed_attempt()
             await self.seek_to_stored(list(self.consumer.assignment()))
-            return
+            return None
         for tp, next_offset in outcome.next_offsets.items():
             self.expected[tp] = next_offset
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -173,9 +248,31 @@ class ConsumerLoop:
             self.metrics.records_in(topic).inc(n)
         for topic, n in outcome.dead_letters.items():
             self.metrics.dead_lettered(topic).inc(n)
+        return outcome
+
+    async def _publish(self, outcome: BatchOutcome) -> None:
         await self.publisher.publish_batch(outcome.batch_no, outcome.outgoing)
         self.batches += 1
         await self._commit_to_kafka(outcome.next_offsets)
+
+    async def _publish_in_order(self) -> None:
+        while True:
+            outcome = await self._unpublished.get()
+            try:
+                await self._publish(outcome)
+            finally:
+                self._unpublished.task_done()
+
+    async def _drain_publication(self) -> None:
+        """Wait until every committed batch is published (or the publisher has failed)."""
+        publishing = self._publishing
+        if publishing is None:
+            return
+        joined = asyncio.ensure_future(self._unpublished.join())
+        await asyncio.wait([joined, publishing], return_when=asyncio.FIRST_COMPLETED)
+        if not joined.done():
+            joined.cancel()
+            publishing.result()
 
     async def _after_failed_attempt(self) -> None:
         self.metrics.retries("process batch").inc()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from shared.events import Envelope
 from shared.topics import dlq_topic
@@ -18,6 +19,57 @@ class ConsumedRecord:
     value: bytes | None
     timestamp_ms: int = 0
     headers: tuple[tuple[str, bytes], ...] = ()
+
+
+class FetchedRecords(Sequence[ConsumedRecord]):
+    """One topic's fetched broker messages, seen as ConsumedRecords built only when read.
+
+    A decoder that needs only the values (`record_values`) never pays for a ConsumedRecord
+    per message; indexing or iterating builds them one by one, as before.
+    """
+
+    __slots__ = ("_messages",)
+
+    def __init__(self, messages: list[Any]) -> None:
+        # aiokafka ConsumerRecords (or anything with their attributes), in partition order.
+        self._messages = messages
+
+    @staticmethod
+    def _record(m: Any) -> ConsumedRecord:
+        return ConsumedRecord(
+            topic=m.topic,
+            partition=m.partition,
+            offset=m.offset,
+            key=m.key,
+            value=m.value,
+            timestamp_ms=m.timestamp,
+            headers=tuple(m.headers or ()),
+        )
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    @overload
+    def __getitem__(self, index: int) -> ConsumedRecord: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[ConsumedRecord]: ...
+    def __getitem__(self, index: int | slice) -> ConsumedRecord | list[ConsumedRecord]:
+        if isinstance(index, slice):
+            return [self._record(m) for m in self._messages[index]]
+        return self._record(self._messages[index])
+
+    def __iter__(self) -> Iterator[ConsumedRecord]:
+        return map(self._record, self._messages)
+
+    def values(self) -> list[bytes | None]:
+        return [m.value for m in self._messages]
+
+
+def record_values(records: Sequence[ConsumedRecord]) -> list[bytes | None]:
+    """The values of `records`, in order, without building records that are not built yet."""
+    if isinstance(records, FetchedRecords):
+        return records.values()
+    return [r.value for r in records]
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,10 @@
 
 Two paths give the same verdict on every record:
 
-- the fast path parses the whole envelope in pydantic-core (Rust) into a lean model whose
-  field constraints mirror `Envelope[Tick]`; it is stricter than the contract model, never
-  laxer (e.g. its symbol pattern, run by the Rust regex engine, has no trailing-newline
+- the fast path parses the whole envelope with msgspec (C) into lean structs whose field
+  constraints mirror `Envelope[Tick]`; it is stricter than the contract model, never laxer
+  (strict JSON types, RFC 3339 times, a tick time of at most 6 fractional digits with an
+  explicit offset, a symbol pattern anchored with \\A...\\Z so it has no trailing-newline
   quirk), so anything it accepts the contract model accepts with the same values;
 - whatever the fast path refuses goes through the contract's own `decode` (the oracle),
   which either accepts it after all or produces the precise reason for the dead-letter topic.
@@ -21,9 +22,9 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import msgspec
 
 from shared.clock import Clock
 from shared.events import DecodeError, Tick, decode
@@ -79,44 +80,90 @@ def epoch_us(ts: datetime) -> int:
 
 # The lean mirror of Envelope[Tick]. Keep in step with shared/events/{envelope,market}.py;
 # tests/unit/market_data/test_validation.py checks both paths agree on valid and broken input.
-_Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9.\-_/]{0,19}$")]
-_Price = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
-_Size = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+# [0-9], not \d: Python's \d also matches non-ASCII digits, which datetime would reject.
+_SYMBOL = r"\A[A-Z0-9][A-Z0-9.\-_/]{0,19}\Z"
+# The tick time is parsed by datetime.fromisoformat, so its grammar is pinned down here: more
+# than 6 fractional digits (pydantic truncates, others round), a missing offset or hour 24
+# all go to the oracle.
+_TICK_TIME = (
+    r"\A[0-9]{4}-(?:0[1-9]|1[0-2])-[0-3][0-9]T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(?:\.[0-9]{1,6})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])\Z"
+)
+INF = math.inf
 
 
-class _LeanTick(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    symbol: _Symbol
-    ts: datetime
-    price: _Price
-    size: _Size = 0.0
+class _LeanTick(msgspec.Struct, frozen=True):
+    symbol: Annotated[str, msgspec.Meta(pattern=_SYMBOL)]
+    ts: Annotated[str, msgspec.Meta(pattern=_TICK_TIME)]
+    price: Annotated[float, msgspec.Meta(gt=0.0)]
+    size: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0
     trade_id: str | None = None
     source: str = "unknown"
 
 
-class _LeanTickEnvelope(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class _LeanTickEnvelope(msgspec.Struct, frozen=True):
     event_id: uuid.UUID
-    event_type: str
-    schema_version: int = Field(ge=1)
-    occurred_at: datetime
-    produced_at: datetime
-    producer: str = Field(min_length=1)
-    key: str = Field(min_length=1)
+    event_type: Literal["Tick"]
+    schema_version: Annotated[int, msgspec.Meta(ge=1)]
+    occurred_at: str  # checked by _envelope_time_ok: only their validity matters here
+    produced_at: str
+    producer: Annotated[str, msgspec.Meta(min_length=1)]
+    key: Annotated[str, msgspec.Meta(min_length=1)]
     payload: _LeanTick
 
 
-_lean_validate = _LeanTickEnvelope.model_validate_json
+_lean_decode = msgspec.json.Decoder(_LeanTickEnvelope).decode
+_parse_time = datetime.fromisoformat
 
 
-def _utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    if value.utcoffset() == timedelta(0):
-        return value if value.tzinfo is UTC else value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+_as_datetime = msgspec.json.Decoder(datetime).decode
+# Verdicts on envelope times by text: a producer stamps many records with one produced_at.
+_time_verdicts: dict[str, bool] = {}
+_TIME_VERDICTS_MAX = 4096
+
+
+def _envelope_time_ok(text: str) -> bool:
+    """Whether msgspec's RFC 3339 parser reads the time and ensure_utc can normalise it.
+
+    RFC 3339 is a subset of what pydantic accepts, so True implies the contract accepts it.
+    """
+    verdict = _time_verdicts.get(text)
+    if verdict is None:
+        try:
+            value = _as_datetime(msgspec.json.encode(text))
+            if value.tzinfo is not None and value.tzinfo is not UTC:
+                value.astimezone(UTC)
+            verdict = True
+        except (msgspec.ValidationError, msgspec.DecodeError, OverflowError, ValueError):
+            verdict = False
+        if len(_time_verdicts) >= _TIME_VERDICTS_MAX:
+            _time_verdicts.clear()
+        _time_verdicts[text] = verdict
+    return verdict
+
+
+def _fast(raw: bytes) -> tuple[uuid.UUID, _LeanTick, datetime] | None:
+    """The fast path's verdict: (event id, payload, UTC tick time), or None for the oracle."""
+    try:
+        env = _lean_decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    lean = env.payload
+    # msgspec reads huge literals as inf ("1e400" is refused, but not every spelling is).
+    if not (lean.price < INF and lean.size < INF):
+        return None
+    try:
+        ts = _parse_time(lean.ts)
+        if ts.tzinfo is not UTC:
+            ts = ts.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+    # occurred_at is usually the trade time itself, already proven valid just above.
+    if not (env.occurred_at == lean.ts or _envelope_time_ok(env.occurred_at)):
+        return None
+    if not _envelope_time_ok(env.produced_at):
+        return None
+    return env.event_id, lean, ts
 
 
 def _decode_slow(raw: bytes) -> Tick | str:
@@ -125,6 +172,10 @@ def _decode_slow(raw: bytes) -> Tick | str:
         envelope = decode(raw, expected=TICK_TOPIC_EVENTS)
     except DecodeError as exc:
         return _bare_payload_reason(raw) or str(exc)
+    except OverflowError as exc:
+        # The contract's ensure_utc lets this escape pydantic (e.g. year 1 at +01:00): the
+        # record can never be processed, so it is a dead letter, not a crash of the batch.
+        return f"invalid Tick: time out of range after conversion to UTC ({exc})"
     tick: Tick = envelope.payload
     return tick if isinstance(tick, Tick) else f"payload is not a Tick: {type(tick).__name__}"
 
@@ -161,15 +212,10 @@ def decode_ticks(
     rejected: list[Rejection] = []
     append = accepted.append
     for index, raw in enumerate(raws):
-        try:
-            env = _lean_validate(raw)
-            ok = env.event_type == "Tick"
-        except (ValidationError, ValueError):
-            ok = False
-        if ok:
-            lean = env.payload
-            event_id = env.event_id
-            symbol, ts, price, size = lean.symbol, _utc(lean.ts), lean.price, lean.size
+        fast = _fast(raw)
+        if fast is not None:
+            event_id, lean, ts = fast
+            symbol, price, size = lean.symbol, lean.price, lean.size
             trade_id, source = lean.trade_id, lean.source
         else:
             slow = _decode_slow(raw)
@@ -217,10 +263,14 @@ def _jump_reason(symbol: str, price: float, last: float, max_jump: float) -> str
 
 def first_occurrences(ticks: list[AcceptedTick]) -> list[AcceptedTick]:
     """Drop repeats of a tick id within one batch, keeping the first (producer retries)."""
-    seen: set[uuid.UUID] = set()
+    # UUID.__hash__ is Python code; its int is a slot read, and UUIDs are equal iff ints are.
+    keys = [t.event_id.int for t in ticks]
+    if len(set(keys)) == len(keys):
+        return ticks
+    seen: set[int] = set()
     unique: list[AcceptedTick] = []
-    for tick in ticks:
-        if tick.event_id not in seen:
-            seen.add(tick.event_id)
+    for key, tick in zip(keys, ticks, strict=True):
+        if key not in seen:
+            seen.add(key)
             unique.append(tick)
     return unique
