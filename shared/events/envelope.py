@@ -31,7 +31,11 @@ def _part(value: object) -> str:
 def ensure_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # e.g. year 1 at +01:00: a ValueError makes it a validation error, not a crash.
+        raise ValueError(f"timestamp {value.isoformat()} is out of range in UTC") from None
 
 
 class Payload(BaseModel):

@@ -8,7 +8,8 @@ CREATE TABLE IF NOT EXISTS ticks (
     size     float8      NOT NULL,
     trade_id text,
     source   text        NOT NULL,
-    PRIMARY KEY (tick_id, ts)
+    -- Time first: inserts land at the right edge of the index instead of at random UUIDs.
+    PRIMARY KEY (ts, tick_id)
 );
 CREATE INDEX IF NOT EXISTS ticks_symbol_ts ON ticks (symbol, ts);
 
