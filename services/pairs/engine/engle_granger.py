@@ -15,12 +15,17 @@ Matches ``statsmodels.tsa.stattools.coint(y, x, trend="c", autolag=..., maxlag=.
 
 How it is fast: every sum that enters an ADF Gram matrix is a bilinear form in (y, x) because
 ``e = y_c - beta * x_c``. The full-sample sums of ``d_u d_{u-k}`` and ``e_s d_{s-k}`` are read
-off symbol-level lagged cross-moment matrices (one GEMM per lag, shared by all pairs and both
-orderings); the sums over each regression's window then differ from the full sums only by a few
-edge terms near both ends, computed per pair from ~3*maxlag residual values. One Cholesky factor
-of the augmented Gram ``[level, lag_1..lag_m, response]`` gives the residual sum of squares and
-the last-regressor t-value of every nested lag model at once; the refit is a Cholesky per lag
-group with the level regressor placed last, whose t-value is ``L[-1, -2] / s``.
+off symbol-level lagged cross-moment matrices (one GEMM per lag for the difference moments; the
+level moments follow by summation by parts), shared by all pairs and both orderings and stored
+lags-last so a pair's moments are contiguous. A regression window's Gram then differs from the
+full sums only by 2*maxlag edge rows (the first regression rows and the phantom rows past the
+end); they are Hankel windows of ~2*maxlag residual differences, so one strided copy and one
+batched GEMM per chunk of pairs remove them. One Cholesky factor of the selection Gram
+``[level, lag_1..lag_m, response]`` gives the residual sum of squares of every nested lag model
+at once. The refit on each pair's own sample runs as a second pass in a few batched Gram widths
+(unused lag columns become unit vectors) with the level regressor placed last, whose t-value is
+``L[-1, -2] / s``. Chunks are small (512 pairs) so per-chunk temporaries stay cache-sized and are
+reused by the allocator instead of page-faulted in.
 
 Orderings: both "y on x" and "x on y" are separate tests with different hedge ratios. Callers
 choose the ordering; :func:`engle_granger_all_pairs` returns both. The universe screen reports,
@@ -45,6 +50,7 @@ IntArray = NDArray[np.intp]
 _COLLINEAR_RSQ = 1.0 - 100.0 * math.sqrt(np.finfo(np.float64).eps)
 _TSTAT_STOP = 1.6448536269514722  # statsmodels' 5 % one-sided normal quantile
 _AUTOLAG_CHOICES = ("aic", "bic", "t-stat")
+_SYMBOL_BLOCK = 128  # symbols per block of the symbol-moment GEMMs
 
 
 def default_maxlag(nobs: int) -> int:
@@ -102,141 +108,113 @@ class _SymbolMoments:
     centered: FloatArray  # (T, N) prices minus their sample mean
     mean: FloatArray  # (N,)
     cross: FloatArray  # (N, N) full-sample centered cross products
-    diff_diff: FloatArray  # (m+1, N, N): [k, i, j] = sum_{u=k}^{E} D[u,i] D[u-k,j]
-    level_diff: FloatArray  # (m+1, N, N): [k, i, j] = sum_{s=k}^{E} Z[s,i] D[s-k,j]
+    diff_diff: FloatArray  # (N, N, m+1): [i, j, k] = sum_{u=k}^{E} D[u,i] D[u-k,j]
+    level_diff: FloatArray  # (N, N, m+1): [i, j, k] = sum_{s=k}^{E} Z[s,i] D[s-k,j]
     level_level: FloatArray  # (N, N): sum_{s=0}^{E} Z[s,i] Z[s,j]
 
 
 def _symbol_moments(z: FloatArray, maxlag: int) -> _SymbolMoments:
-    t_len = z.shape[0]
+    t_len, n_sym = z.shape
+    last = t_len - 2  # E, index of the last difference
     mean = z.mean(axis=0)
     zc = z - mean
     d = np.diff(zc, axis=0)
-    diff_diff = np.stack([d[k:].T @ d[: t_len - 1 - k] for k in range(maxlag + 1)])
-    level_diff = np.stack([zc[k : t_len - 1].T @ d[: t_len - 1 - k] for k in range(maxlag + 1)])
-    head = zc[: t_len - 1]
-    return _SymbolMoments(zc, mean, zc.T @ zc, diff_diff, level_diff, head.T @ head)
+    # Lags last: a pair's m+1 moments are one contiguous row, so per-pair gathers stay in cache.
+    # Built in blocks of symbols so the lag-major GEMM output is only a small temporary.
+    diff_diff = np.empty((n_sym, n_sym, maxlag + 1))
+    level_diff = np.empty_like(diff_diff)
+    for lo in range(0, n_sym, _SYMBOL_BLOCK):
+        rows = slice(lo, lo + _SYMBOL_BLOCK)
+        dd = np.empty((maxlag + 1, d[:, rows].shape[1], n_sym))
+        ld = np.empty_like(dd)
+        for k in range(maxlag + 1):
+            np.matmul(d[k:, rows].T, d[: t_len - 1 - k], out=dd[k])
+        # Summation by parts (Z[s] = Z[s-1] + D[s-1]) turns every level-lag moment into the
+        # previous one plus a diff-diff moment and a rank-one end term: one GEMM, not m+1.
+        np.matmul(zc[: t_len - 1, rows].T, d, out=ld[0])
+        for k in range(1, maxlag + 1):
+            np.add(ld[k - 1], dd[k - 1], out=ld[k])
+            ld[k] -= np.outer(zc[t_len - 1, rows], d[last - k + 1])
+        diff_diff[rows] = dd.transpose(1, 2, 0)
+        level_diff[rows] = ld.transpose(1, 2, 0)
+    cross = zc.T @ zc
+    level_level = cross - np.outer(zc[t_len - 1], zc[t_len - 1])
+    return _SymbolMoments(zc, mean, cross, diff_diff, level_diff, level_level)
 
 
 def _bilinear(mat: FloatArray, y: IntArray, x: IntArray, beta: FloatArray) -> FloatArray:
-    """sum over (y - beta x) (y - beta x)-type products from symbol moments; last axes are (N, N)."""
-    yy = mat[..., y, y]
-    cross = mat[..., y, x] + mat[..., x, y]
-    xx = mat[..., x, x]
-    return np.asarray(yy - beta * cross + beta * beta * xx, dtype=np.float64)
+    """sum over (y - beta x) (y - beta x)-type products from symbol moments; first axes (N, N).
 
-
-@dataclass(frozen=True)
-class _PairMoments:
-    """Per-pair sums for a chunk of ordered pairs, flattened for index gathers.
-
-    ``full``: [sum_{u=k}^{E} d_u d_{u-k} (k=0..m), sum_{s=k}^{E} e_s d_{s-k} (k=0..m),
-    sum_{s=0}^{E} e_s^2]. ``corr``: edge terms, blocks of (m+1)^2 indexed [k, a]:
-    head_dd = sum_{u=k}^{a-1} d_u d_{u-k}, tail_dd[i, k] = sum_{u=E-i+1}^{E} d_u d_{u-k},
-    head_ld = sum_{s=k}^{a-1} e_s d_{s-k}; then head_ll[a] = sum_{s<a} e_s^2; then one zero.
+    ``mat`` is (N, N) or (N, N, K); the result is (P,) or (P, K).
     """
+    b = beta if mat.ndim == 2 else beta[:, None]
+    cross = mat[y, x] + mat[x, y]
+    cross *= b
+    out = mat[x, x] * (b * b)
+    out -= cross
+    out += mat[y, y]
+    return np.asarray(out, dtype=np.float64)
 
-    full: FloatArray
-    corr: FloatArray
 
+def _moment_index(m: int) -> IntArray:
+    """Gather table from the per-pair vector [F_0..F_m, G_0..G_m, H] to the padded Gram ``A``.
 
-def _lagged_cumsum(lead: FloatArray, lagged: FloatArray, out: FloatArray) -> None:
-    """out[:, k, a] = sum_{r<a} lead_r * lagged[r, k] for a in 0..m; ``lagged`` is (P, m, m+1).
-
-    Accumulating along the last (contiguous) axis is several times faster than along axis 1.
+    Regressor order [level, lag_1..lag_m, response]; ``F_k`` is the full-sample sum of
+    ``d_u d_{u-k}``, ``G_k`` of ``e_s d_{s-k}``, ``H`` of ``e_s^2`` over s = 0..E.
     """
-    out[:, :, 0] = 0.0
-    np.cumsum(lead[:, None, :] * lagged.transpose(0, 2, 1), axis=2, out=out[:, :, 1:])
+    diff_id = np.r_[np.arange(1, m + 1), 0]  # lag of each column after the level column
+    idx = np.empty((m + 2, m + 2), dtype=np.intp)
+    idx[1:, 1:] = np.abs(diff_id[:, None] - diff_id[None, :])
+    idx[0, 1:] = idx[1:, 0] = m + 1 + diff_id
+    idx[0, 0] = 2 * m + 2
+    return idx
 
 
-def _pair_moments(
-    sm: _SymbolMoments, y: IntArray, x: IntArray, beta: FloatArray, maxlag: int
-) -> _PairMoments:
-    m = maxlag
+def _selection_gram(
+    sm: _SymbolMoments,
+    y: IntArray,
+    x: IntArray,
+    beta: FloatArray,
+    m: int,
+    start: IntArray | None = None,
+) -> FloatArray:
+    """Gram over rows s = m..E of [level, lag_1..lag_m, response] (regression rows, not lags).
+
+    ``start`` (per pair, <= m) extends the sample to rows s = start..E instead.
+
+    ``A`` (read off the symbol moments) is the Gram over s = 0..E with differences before the
+    sample taken as zero, plus m phantom rows s = E+1..E+m that ``F_k`` counts beyond the end.
+    The result is ``A - W'W`` with W the 2m edge rows: regression rows s = 0..m-1 and the phantom
+    rows. Both halves are Hankel windows of a reversed, zero-padded vector of edge differences,
+    so W is a strided copy (no index gather) and W'W one batched GEMM.
+    """
     t_len = sm.centered.shape[0]
     n_pairs = y.shape[0]
-    full = np.concatenate(
-        [
-            _bilinear(sm.diff_diff, y, x, beta).T,
-            _bilinear(sm.level_diff, y, x, beta).T,
-            _bilinear(sm.level_level, y, x, beta)[:, None],
-        ],
-        axis=1,
-    )
+    moments = np.empty((n_pairs, 2 * m + 3))
+    moments[:, : m + 1] = _bilinear(sm.diff_diff[:, :, : m + 1], y, x, beta)
+    moments[:, m + 1 : 2 * m + 2] = _bilinear(sm.level_diff[:, :, : m + 1], y, x, beta)
+    moments[:, 2 * m + 2] = _bilinear(sm.level_level, y, x, beta)
+    gram = np.take(moments, _moment_index(m), axis=1)
+    if m == 0:
+        return gram
     zc = sm.centered
     b = beta[:, None]
-    e_head = zc[: m + 2, y].T - b * zc[: m + 2, x].T  # e_0 .. e_{m+1}
-    e_tail = zc[t_len - 2 * m - 2 :, y].T - b * zc[t_len - 2 * m - 2 :, x].T
-    d_head = np.diff(e_head, axis=1)  # d_0 .. d_m
-    rev_tail = np.diff(e_tail, axis=1)[:, ::-1]  # d_E, d_{E-1}, ..., d_{E-2m}
-    # m zeros in front, reversed windows: head_lags[:, u, k] = d_{u-k} (0 before the sample).
-    padded = np.concatenate([np.zeros((n_pairs, m)), d_head], axis=1)
-    window = np.lib.stride_tricks.sliding_window_view
-    head_lags = window(padded, m + 1, axis=1)[:, :m, ::-1]
-    tail_lags = window(rev_tail, m + 1, axis=1)[:, :m]  # [:, r, k] = d_{E-r-k}
-    sq = (m + 1) * (m + 1)
-    corr = np.empty((n_pairs, 3 * sq + m + 2))
-    blocks = [corr[:, i * sq : (i + 1) * sq].reshape(n_pairs, m + 1, m + 1) for i in range(3)]
-    _lagged_cumsum(d_head[:, :m], head_lags, blocks[0])
-    _lagged_cumsum(rev_tail[:, :m], tail_lags, blocks[1])
-    _lagged_cumsum(e_head[:, :m], head_lags, blocks[2])
-    head_ll = corr[:, 3 * sq : 3 * sq + m + 1]
-    head_ll[:, 0] = 0.0
-    np.cumsum(e_head[:, :m] ** 2, axis=1, out=head_ll[:, 1:])
-    corr[:, -1] = 0.0
-    return _PairMoments(full, corr)
-
-
-@dataclass(frozen=True)
-class _GramLayout:
-    """Flat gather indices building one ADF Gram (fixed lags and window) from _PairMoments."""
-
-    full_idx: IntArray  # into _PairMoments.full
-    head_idx: IntArray  # into _PairMoments.corr, subtracted
-    tail_idx: IntArray  # into _PairMoments.corr, subtracted
-    size: int
-
-
-def _gram_layout(m: int, n_lags: int, start: int, *, level_last: bool) -> _GramLayout:
-    """Gram over rows s = start..E of [level, lag_1..lag_p, response] (or level after the lags).
-
-    ``m`` is the maxlag the moments were built for; needs ``n_lags <= start <= m``.
-    """
-    sq = (m + 1) * (m + 1)
-    off_tail, off_ld, off_ll = sq, 2 * sq, 3 * sq
-    zero = 3 * sq + m + 1
-    lags = np.arange(1, n_lags + 1)
-    # diff id of each column: lag i -> i, response -> 0, level -> -1
-    ids = np.r_[lags, -1, 0] if level_last else np.r_[-1, lags, 0]
-    r, c = np.meshgrid(ids, ids, indexing="ij")
-    lo, hi = np.minimum(r, c).ravel(), np.maximum(r, c).ravel()
-    k = hi - lo
-    both_diff = lo >= 0
-    one_level = (lo == -1) & (hi >= 0)
-    full_idx = np.where(both_diff, k, np.where(one_level, m + 1 + hi, 2 * m + 2))
-    head_idx = np.where(
-        both_diff,
-        k * (m + 1) + start - lo,
-        np.where(one_level, off_ld + hi * (m + 1) + start, off_ll + start),
-    )
-    tail_idx = np.where(both_diff, off_tail + k * (m + 1) + lo, zero)
-    return _GramLayout(
-        full_idx.astype(np.intp), head_idx.astype(np.intp), tail_idx.astype(np.intp), ids.size
-    )
-
-
-def _window_gram(pm: _PairMoments, layout: _GramLayout, rows: IntArray | None = None) -> FloatArray:
-    if rows is None:
-        full = np.take(pm.full, layout.full_idx, axis=1)
-        head = np.take(pm.corr, layout.head_idx, axis=1)
-        tail = np.take(pm.corr, layout.tail_idx, axis=1)
-    else:
-        full = pm.full[rows[:, None], layout.full_idx[None, :]]
-        head = pm.corr[rows[:, None], layout.head_idx[None, :]]
-        tail = pm.corr[rows[:, None], layout.tail_idx[None, :]]
-    full -= head
-    full -= tail
-    return full.reshape(-1, layout.size, layout.size)
+    e_head = zc[m::-1, y].T - b * zc[m::-1, x].T  # e_m, e_{m-1}, .., e_0
+    e_tail = zc[: t_len - 2 - m : -1, y].T - b * zc[: t_len - 2 - m : -1, x].T  # e_{E+1} ..
+    padded = np.zeros((n_pairs, 2, 2 * m))
+    np.subtract(e_head[:, :-1], e_head[:, 1:], out=padded[:, 0, :m])  # d_{m-1} .. d_0
+    np.subtract(e_tail[:, :-1], e_tail[:, 1:], out=padded[:, 1, m:])  # d_E .. d_{E-m+1}
+    window = np.lib.stride_tricks.sliding_window_view(padded, m + 1, axis=2)  # [.., r, lag]
+    rows = np.empty((n_pairs, 2, m, m + 2))
+    rows[:, :, :, 1 : m + 1] = window[:, :, :, 1:]
+    rows[:, :, :, m + 1] = window[:, :, :, 0]
+    rows[:, 0, :, 0] = e_head[:, 1:]
+    rows[:, 1, :, 0] = 0.0
+    if start is not None:  # rows s = start..m-1 stay in the sample: not subtracted
+        rows[:, 0] *= (np.arange(m)[None, :] >= (m - start)[:, None])[:, :, None]
+    flat = rows.reshape(n_pairs, 2 * m, m + 2)
+    gram -= np.matmul(flat.transpose(0, 2, 1), flat)
+    return gram
 
 
 def batched_cholesky(gram: FloatArray) -> FloatArray:
@@ -279,16 +257,33 @@ def _select_lag(chol: FloatArray, nobs: int, autolag: str) -> IntArray:
     return np.where(np.isnan(crit).any(axis=1), -1, lags).astype(np.intp)
 
 
-def _refit_stat(pm: _PairMoments, lags: IntArray, t_len: int, m: int) -> FloatArray:
-    """ADF t-value of the level regressor (placed last), each pair on its own lag's sample."""
-    stat = np.full(lags.shape[0], np.nan)
-    for p in np.unique(lags[lags >= 0]).tolist():
-        rows = np.flatnonzero(lags == p)
-        layout = _gram_layout(m, p, p, level_last=True)
-        chol = batched_cholesky(_window_gram(pm, layout, rows))
-        dof = (t_len - 1 - p) - (p + 1)
-        stat[rows] = chol[:, -1, -2] / (chol[:, -1, -1] / np.sqrt(dof))
-    return stat
+def _adf_stat(
+    sm: _SymbolMoments, y: IntArray, x: IntArray, beta: FloatArray, lags: IntArray, width: int
+) -> FloatArray:
+    """ADF t-value of the level regressor, each pair with its own lag (<= width) and sample.
+
+    Pairs of several lags share one Gram size: the Gram over s = lag..E is built with ``width``
+    lag columns, and the columns of lags above a pair's own are replaced by unit vectors, which
+    leave the rest of the Cholesky factor unchanged. The level column is moved after the lags so
+    that its t-value is ``L[-1, -2] / s``.
+    """
+    t_len = sm.centered.shape[0]
+    gram = _selection_gram(sm, y, x, beta, width, start=lags)
+    unused = np.arange(1, width + 1)[None, :] > lags[:, None]
+    if unused.any():
+        gram[:, 1 : width + 1, :] *= ~unused[:, :, None]
+        gram[:, :, 1 : width + 1] *= ~unused[:, None, :]
+        diag = np.einsum("pii->pi", gram)[:, 1 : width + 1]
+        diag += unused
+    order = np.r_[np.arange(1, width + 1), 0, width + 1]
+    chol = batched_cholesky(gram[:, order[:, None], order[None, :]])
+    dof = (t_len - 1 - lags) - (lags + 1)
+    return np.asarray(chol[:, -1, -2] / (chol[:, -1, -1] / np.sqrt(dof)), dtype=np.float64)
+
+
+def _lag_buckets(maxlag: int) -> list[int]:
+    """Gram widths for the refit: few batched calls, little padding for the common short lags."""
+    return sorted({min(w, maxlag) for w in (0, 1, 2, 4, 8, 16)} | {maxlag})
 
 
 def engle_granger(
@@ -299,11 +294,13 @@ def engle_granger(
     autolag: Autolag = "aic",
     maxlag: int | None = None,
     log_prices: bool = True,
-    chunk_size: int = 8192,
+    chunk_size: int = 512,
 ) -> EngleGrangerResult:
     """Engle-Granger test of ``prices[:, y]`` on ``prices[:, x]`` for each (y, x) index pair."""
     if autolag is not None and autolag not in _AUTOLAG_CHOICES:
         raise ValueError(f"autolag must be one of {_AUTOLAG_CHOICES} or None, got {autolag!r}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     z = prepare_prices(prices, log_prices=log_prices)
     t_len, n_sym = z.shape
     y = np.asarray(y_index, dtype=np.intp).ravel()
@@ -338,17 +335,22 @@ def _run_pairs(
     stat = np.full(y.shape[0], np.nan)
     lags = np.full(y.shape[0], -1, dtype=np.intp)
     stat[collinear] = -np.inf
-    select_layout = _gram_layout(m, m, m, level_last=False)
-    for lo in range(0, regular.size, chunk_size):
-        sel = regular[lo : lo + chunk_size]
-        pm = _pair_moments(sm, y[sel], x[sel], beta[sel], m)
-        if autolag is None:
-            chosen = np.full(sel.size, m, dtype=np.intp)
-        else:
-            chol = batched_cholesky(_window_gram(pm, select_layout))
-            chosen = _select_lag(chol, t_len - 1 - m, autolag)
-        lags[sel] = chosen
-        stat[sel] = _refit_stat(pm, chosen, t_len, m)
+    if autolag is None:
+        lags[regular] = m
+    else:
+        for lo in range(0, regular.size, chunk_size):
+            sel = regular[lo : lo + chunk_size]
+            chol = batched_cholesky(_selection_gram(sm, y[sel], x[sel], beta[sel], m))
+            lags[sel] = _select_lag(chol, t_len - 1 - m, autolag)
+    # Second pass grouped by Gram width: a few large batched calls instead of one per lag.
+    fitted = regular[lags[regular] >= 0]
+    low = -1
+    for width in _lag_buckets(m):
+        group = fitted[(lags[fitted] > low) & (lags[fitted] <= width)]
+        low = width
+        for lo in range(0, group.size, chunk_size):
+            sel = group[lo : lo + chunk_size]
+            stat[sel] = _adf_stat(sm, y[sel], x[sel], beta[sel], lags[sel], width)
     intercept = sm.mean[y] - np.where(degenerate, np.nan, beta) * sm.mean[x]
     return EngleGrangerResult(
         y_index=y,
@@ -370,11 +372,13 @@ def engle_granger_all_pairs(
     autolag: Autolag = "aic",
     maxlag: int | None = None,
     log_prices: bool = True,
-    chunk_size: int = 8192,
+    chunk_size: int = 512,
 ) -> tuple[EngleGrangerResult, EngleGrangerResult]:
     """Both orderings of every unordered pair i < j: (i on j, j on i), aligned row by row."""
     if autolag is not None and autolag not in _AUTOLAG_CHOICES:
         raise ValueError(f"autolag must be one of {_AUTOLAG_CHOICES} or None, got {autolag!r}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     z = prepare_prices(prices, log_prices=log_prices)
     t_len, n_sym = z.shape
     m = resolve_maxlag(t_len, maxlag)

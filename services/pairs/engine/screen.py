@@ -6,9 +6,10 @@ with A before B in the input order). Taking the better of two orderings makes th
 p-value mildly optimistic; the Benjamini-Hochberg adjustment counts one test per unordered pair
 (``n_tests``), excluding pairs that could not be tested (NaN p-value).
 
-``window`` restricts the screen to the last ``window`` bars. Half-life and Hurst are computed on
-the reported ordering's spread ``log(a) - hedge_ratio * log(b) - intercept`` (plain prices when
-``log_prices`` is False).
+``window`` restricts the screen to the last ``window`` bars. Half-life and Hurst are those of
+:func:`diagnostics.half_life` / :func:`diagnostics.hurst_exponent` on the reported ordering's
+spread ``log(a) - hedge_ratio * log(b) - intercept`` (plain prices when ``log_prices`` is False),
+computed from shared symbol-level moments (``spread_moments.py``) rather than per-pair spreads.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from services.pairs.engine.diagnostics import benjamini_hochberg, half_life, hurst_exponent
+from services.pairs.engine.diagnostics import benjamini_hochberg
 from services.pairs.engine.engle_granger import (
     Autolag,
     engle_granger_all_pairs,
     prepare_prices,
 )
+from services.pairs.engine.spread_moments import pair_half_life, pair_hurst
 
 FloatArray = NDArray[np.float64]
 
@@ -74,7 +76,7 @@ def screen_arrays(
     maxlag: int | None = None,
     log_prices: bool = True,
     hurst_max_lag: int = 20,
-    chunk_size: int = 8192,
+    chunk_size: int = 512,
 ) -> ScreenArrays:
     z = prepare_prices(prices, log_prices=log_prices)
     if window is not None:
@@ -96,14 +98,9 @@ def screen_arrays(
     beta = pick(fwd.hedge_ratio, bwd.hedge_ratio).astype(np.float64)
     alpha = pick(fwd.intercept, bwd.intercept).astype(np.float64)
     pvalue = pick(fwd.pvalue, bwd.pvalue).astype(np.float64)
-    hl = np.empty(a_idx.size)
-    hu = np.empty(a_idx.size)
-    step = max(1, chunk_size // 4)
-    for lo in range(0, a_idx.size, step):
-        sl = slice(lo, lo + step)
-        spread = z[:, a_idx[sl]] - beta[sl] * z[:, b_idx[sl]] - alpha[sl]
-        hl[sl] = half_life(spread)
-        hu[sl] = hurst_exponent(spread, max_lag=hurst_max_lag)
+    # Read off symbol-level moments: no (T, pairs) spread matrix is ever built.
+    hl = pair_half_life(z, a_idx, b_idx, beta)
+    hu = pair_hurst(z, a_idx, b_idx, beta, max_lag=hurst_max_lag)
     adjusted, n_tests = benjamini_hochberg(pvalue)
     return ScreenArrays(
         a_index=a_idx,
