@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -133,6 +134,8 @@ async def screen_request_job(ctx: ServiceContext) -> None:
     producer = f"titan-{ctx.name}"
     while True:
         await asyncio.sleep(period)
+        if app.stepped_within(ctx.clock.now(), timedelta(seconds=period)):
+            continue  # bars flow: the batches process the requests
         try:
             await _process_requests(ctx, app, producer)
         except asyncio.CancelledError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.pairs.domain.pipeline import Effects, OutEvent, Pipeline, PipelineConfig
@@ -30,6 +31,9 @@ class PairsApp:
         self.config = config
         self.pipeline = Pipeline(config)
         self.lock = asyncio.Lock()
+        # Clock time of the last step: while batches flow they pick up screen requests, so
+        # the idle poller need not take the lock (and a connection) in their way.
+        self.last_step_at: datetime | None = None
 
     async def load(self, store: PairsStore) -> None:
         cfg = self.config
@@ -59,6 +63,7 @@ class PairsApp:
     ) -> Effects:
         """One transaction's work: due screen requests first, then the bars."""
         cfg = self.config
+        self.last_step_at = clock.now()
         row = await store.lock_clock(cfg.interval)
         if row.steps != self.pipeline.steps:
             # memory ran ahead of a transaction that did not commit: reload under the lock
@@ -74,6 +79,10 @@ class PairsApp:
         for ev in fx.events:
             emit(ev.topic, _envelope(ev, producer, clock))
         return fx
+
+    def stepped_within(self, now: datetime, period: timedelta) -> bool:
+        """Whether a step (which processes due screen requests first) ran in ``period``."""
+        return self.last_step_at is not None and now - self.last_step_at < period
 
     def _run_request(self, req: ScreenRequest, fx: Effects) -> None:
         if req.as_of is None:

@@ -90,6 +90,19 @@ class PairsStore(abc.ABC):
     async def known_symbols(self, interval: str, symbols: list[str]) -> set[str]: ...
 
 
+def latest_revisions(bars: list[BarClose]) -> list[BarClose]:
+    """One row per (symbol, bar_time): what upserting ``bars`` one by one in order, each
+    only over a revision <= its own, would leave (the highest revision, the later on ties).
+    A single INSERT ... ON CONFLICT DO UPDATE may not touch one row twice."""
+    kept: dict[tuple[str, datetime], BarClose] = {}
+    for bar in bars:
+        key = (bar.symbol, bar.bar_time)
+        old = kept.get(key)
+        if old is None or old.revision <= bar.revision:
+            kept[key] = bar
+    return list(kept.values())
+
+
 def _pair(r: asyncpg.Record) -> PairRecord:
     return PairRecord(
         r["pair_id"], r["a"], r["b"], r["state"], r["since"],
@@ -115,18 +128,21 @@ class PgPairsStore(PairsStore):
         self.conn = conn
 
     async def lock_clock(self, interval: str) -> ClockRow:
-        await self.conn.execute(
-            "INSERT INTO universe_clock (interval, n_complete) VALUES ($1, 0)"
-            " ON CONFLICT DO NOTHING",
-            interval,
-        )
-        row = await self.conn.fetchrow(
-            "SELECT n_complete, last_complete, steps FROM universe_clock"
-            " WHERE interval = $1 FOR UPDATE",
-            interval,
-        )
-        assert row is not None
-        return ClockRow(row["n_complete"], row["last_complete"], row["steps"])
+        # One round trip per batch once the row exists (every batch but the first).
+        for _ in range(2):
+            row = await self.conn.fetchrow(
+                "SELECT n_complete, last_complete, steps FROM universe_clock"
+                " WHERE interval = $1 FOR UPDATE",
+                interval,
+            )
+            if row is not None:
+                return ClockRow(row["n_complete"], row["last_complete"], row["steps"])
+            await self.conn.execute(
+                "INSERT INTO universe_clock (interval, n_complete) VALUES ($1, 0)"
+                " ON CONFLICT DO NOTHING",
+                interval,
+            )
+        raise RuntimeError(f"universe_clock row of {interval} vanished while being locked")
 
     async def load_snapshot(self, interval: str, keep_rows: int) -> Snapshot:
         c = self.conn
@@ -180,16 +196,6 @@ class PgPairsStore(PairsStore):
 
     async def apply(self, interval: str, fx: Effects) -> None:
         c = self.conn
-        applied_bars = [d.bar for d in fx.deferred_applied]
-        if fx.stored_bars or applied_bars:
-            await c.executemany(
-                "INSERT INTO bar_closes (symbol, interval, bar_time, close, revision)"
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (interval, symbol, bar_time) DO UPDATE"
-                " SET close = EXCLUDED.close, revision = EXCLUDED.revision"
-                " WHERE bar_closes.revision <= EXCLUDED.revision",
-                [(b.symbol, interval, b.bar_time, b.close, b.revision)
-                 for b in [*fx.stored_bars, *applied_bars]],
-            )  # fmt: skip
         deferred_key = [
             (d.bar.symbol, interval, d.bar.bar_time, d.bar.revision, d.after)
             for d in fx.deferred_added
@@ -208,22 +214,50 @@ class PgPairsStore(PairsStore):
                 [(d.bar.symbol, interval, d.bar.bar_time, d.bar.revision, d.after)
                  for d in fx.deferred_applied],
             )  # fmt: skip
-        if fx.completed:
-            await c.executemany(
-                "INSERT INTO universe_times (interval, seq, bar_time) VALUES ($1, $2, $3)"
-                " ON CONFLICT (interval, seq) DO UPDATE SET bar_time = EXCLUDED.bar_time",
-                [(interval, seq, t) for seq, t in fx.completed],
-            )
-        if fx.clock is not None:
-            await c.execute(
-                "INSERT INTO universe_clock (interval, n_complete, last_complete, steps)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (interval) DO UPDATE"
-                " SET n_complete = EXCLUDED.n_complete, last_complete = EXCLUDED.last_complete,"
-                " steps = EXCLUDED.steps",
-                interval,
-                *fx.clock,
-            )
+        await self._write_clock(interval, fx)
         await self._write_pairs(fx)
+
+    async def _write_clock(self, interval: str, fx: Effects) -> None:
+        """Closes, completed times and the clock row in ONE statement (one round trip per
+        batch instead of three: this runs for every bar, on the tick-to-signal path)."""
+        bars = latest_revisions([*fx.stored_bars, *(d.bar for d in fx.deferred_applied)])
+        if fx.clock is None:
+            fx_clock: tuple[int | None, datetime | None, int | None] = (None, None, None)
+        else:
+            fx_clock = fx.clock
+        if not bars and not fx.completed and fx.clock is None:
+            return
+        await self.conn.execute(
+            """
+            WITH closes AS (
+                INSERT INTO bar_closes (symbol, interval, bar_time, close, revision)
+                SELECT symbol, $1, bar_time, close, revision
+                  FROM unnest($2::text[], $3::timestamptz[], $4::float8[], $5::int[])
+                       AS u(symbol, bar_time, close, revision)
+                ON CONFLICT (interval, symbol, bar_time) DO UPDATE
+                   SET close = EXCLUDED.close, revision = EXCLUDED.revision
+                 WHERE bar_closes.revision <= EXCLUDED.revision
+            ), times AS (
+                INSERT INTO universe_times (interval, seq, bar_time)
+                SELECT $1, seq, bar_time FROM unnest($6::bigint[], $7::timestamptz[])
+                       AS u(seq, bar_time)
+                ON CONFLICT (interval, seq) DO UPDATE SET bar_time = EXCLUDED.bar_time
+            )
+            INSERT INTO universe_clock (interval, n_complete, last_complete, steps)
+            SELECT $1, $8, $9, $10 WHERE $8::bigint IS NOT NULL
+            ON CONFLICT (interval) DO UPDATE
+               SET n_complete = EXCLUDED.n_complete, last_complete = EXCLUDED.last_complete,
+                   steps = EXCLUDED.steps
+            """,
+            interval,
+            [b.symbol for b in bars],
+            [b.bar_time for b in bars],
+            [b.close for b in bars],
+            [b.revision for b in bars],
+            [seq for seq, _ in fx.completed],
+            [t for _, t in fx.completed],
+            *fx_clock,
+        )
 
     async def _write_pairs(self, fx: Effects) -> None:
         c = self.conn

@@ -178,31 +178,37 @@ class PostgresSignalsStore(SignalsStore):
 
     async def _save_pairs(self, records: Sequence[PairRecord]) -> None:
         c = self.conn
-        await c.executemany(
-            """INSERT INTO pair_state AS s (pair_id, machine, lifecycle, lifecycle_time, regime,
-                   regime_name, regime_time, next_seq)
-               VALUES ($1, $2::jsonb, $3, $4, $5, $6, $7, $8)
-               ON CONFLICT (pair_id) DO UPDATE SET machine = EXCLUDED.machine,
-                 lifecycle = EXCLUDED.lifecycle, lifecycle_time = EXCLUDED.lifecycle_time,
-                 regime = EXCLUDED.regime, regime_name = EXCLUDED.regime_name,
-                 regime_time = EXCLUDED.regime_time, next_seq = EXCLUDED.next_seq,
-                 updated_at = now()""",
-            [
-                (
-                    r.pair_id,
-                    None if r.machine is None else json.dumps(r.machine),
-                    None if r.lifecycle is None else r.lifecycle.value,
-                    r.lifecycle_time,
-                    None if r.regime is None else r.regime.regime,
-                    None if r.regime is None else r.regime.name,
-                    None if r.regime is None else r.regime.bar_time,
-                    r.next_seq,
-                )
-                for r in records
-            ],
+        # Pair states, the removal of their stored pending events and of the positions of
+        # flat pairs, in ONE statement: this runs for every spread, on the tick-to-signal
+        # path, and each statement is a round trip. (New pending rows are inserted by a
+        # later statement: within one statement the DELETE above would not be visible.)
+        flat = [r.pair_id for r in records if r.position is None]
+        await c.execute(
+            """WITH states AS (
+                   INSERT INTO pair_state AS s (pair_id, machine, lifecycle, lifecycle_time,
+                       regime, regime_name, regime_time, next_seq)
+                   SELECT * FROM unnest($1::text[], $2::jsonb[], $3::text[],
+                       $4::timestamptz[], $5::int[], $6::text[], $7::timestamptz[],
+                       $8::bigint[])
+                   ON CONFLICT (pair_id) DO UPDATE SET machine = EXCLUDED.machine,
+                     lifecycle = EXCLUDED.lifecycle, lifecycle_time = EXCLUDED.lifecycle_time,
+                     regime = EXCLUDED.regime, regime_name = EXCLUDED.regime_name,
+                     regime_time = EXCLUDED.regime_time, next_seq = EXCLUDED.next_seq,
+                     updated_at = now()
+               ), flat AS (
+                   DELETE FROM positions WHERE pair_id = ANY($9::text[])
+               )
+               DELETE FROM pending_control_events WHERE pair_id = ANY($1::text[])""",
+            [r.pair_id for r in records],
+            [None if r.machine is None else json.dumps(r.machine) for r in records],
+            [None if r.lifecycle is None else r.lifecycle.value for r in records],
+            [r.lifecycle_time for r in records],
+            [None if r.regime is None else r.regime.regime for r in records],
+            [None if r.regime is None else r.regime.name for r in records],
+            [None if r.regime is None else r.regime.bar_time for r in records],
+            [r.next_seq for r in records],
+            flat,
         )
-        ids = [r.pair_id for r in records]
-        await c.execute("DELETE FROM pending_control_events WHERE pair_id = ANY($1::text[])", ids)
         pending = [
             (r.pair_id, e.seq, e.kind, e.event_time, json.dumps(e.to_json()))
             for r in records
@@ -214,9 +220,6 @@ class PostgresSignalsStore(SignalsStore):
                    VALUES ($1, $2, $3, $4, $5::jsonb)""",
                 pending,
             )
-        flat = [r.pair_id for r in records if r.position is None]
-        if flat:
-            await c.execute("DELETE FROM positions WHERE pair_id = ANY($1::text[])", flat)
         held = [r.position for r in records if r.position is not None]
         if held:
             await c.executemany(

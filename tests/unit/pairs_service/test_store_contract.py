@@ -16,7 +16,7 @@ import pytest
 from services.pairs.domain.lifecycle import LifecycleSettings
 from services.pairs.domain.pipeline import Effects, PipelineConfig
 from services.pairs.domain.screening import ScreenSettings
-from services.pairs.domain.universe import BarClose, UniverseConfig
+from services.pairs.domain.universe import BarClose, DeferredBar, UniverseConfig
 from services.pairs.handlers import PairsApp
 from services.pairs.store import PairsStore, PgPairsStore
 from shared.clock import ManualClock
@@ -154,3 +154,27 @@ async def test_screen_request_lifecycle(store: PairsStore) -> None:
     assert await store.screen_request(uuid.uuid4()) is None
     clock = await store.lock_clock("1d")
     assert (clock.n_complete, clock.last_complete, clock.steps) == (1, t, 1)
+
+
+async def test_a_bar_and_its_revision_in_one_step(store: PairsStore) -> None:
+    """Closes, completed times and the clock are written together; a bar stored and its
+    deferred revision applied in the same step leave the higher revision."""
+    t = bar_times(2)
+    late = DeferredBar(BarClose("X", t[0], 11.0, 1), t[0])
+    await store.apply(
+        "1d",
+        Effects(
+            stored_bars=[BarClose("X", t[0], 10.0, 0), BarClose("Y", t[0], 5.0, 0)],
+            deferred_applied=[late],
+            completed=[(1, t[0])],
+            clock=(1, t[0], 1),
+        ),
+    )
+    got = await store.closes("1d", ["X", "Y"], t[0], t[1])
+    assert got == {"X": [(t[0], 11.0)], "Y": [(t[0], 5.0)]}
+    snap = await store.load_snapshot("1d", 10)
+    assert (snap.clock.n_complete, snap.clock.last_complete, snap.times) == (1, t[0], [t[0]])
+    # an empty step leaves the clock alone
+    await store.apply("1d", Effects())
+    clock = await store.lock_clock("1d")
+    assert (clock.n_complete, clock.last_complete, clock.steps) == (1, t[0], 1)
