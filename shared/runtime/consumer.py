@@ -54,6 +54,10 @@ def make_consumer(
         max_poll_records=max_records,
         # 8 MB per partition fetch: a batch of thousands of small JSON events in one request.
         max_partition_fetch_bytes=8 * 1024 * 1024,
+        # 50 ms, not 500: while one partition's batch is being processed, aiokafka fetches
+        # the node's other partitions without it, and a record arriving there would wait
+        # the whole fetch wait; it set the tick-to-signal p99 (bench/latency.py).
+        fetch_max_wait_ms=50,
         fetch_max_bytes=32 * 1024 * 1024,
         # 5 min: a batch that waits out a database outage with backoff must not get the
         # consumer kicked out of its group in the meantime.
@@ -73,7 +77,13 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
             self.loop.expected.pop((tp.topic, tp.partition), None)
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        await self.loop.seek_to_stored(list(assigned))
+        # aiokafka logs and swallows a listener's exception and then consumes from its own
+        # positions: keep the failure and let the loop raise it instead (never a wrong seek).
+        try:
+            await self.loop.seek_to_stored(list(assigned))
+        except Exception as exc:
+            self.loop.listener_error = exc
+            raise
         self.loop.assigned.set()
 
 
@@ -110,6 +120,7 @@ class ConsumerLoop:
         self.batches = 0
         # Bumped at every seek: a batch fetched under an older generation may be stale.
         self.generation = 0
+        self.listener_error: Exception | None = None
         self._unpublished: asyncio.Queue[BatchOutcome] = asyncio.Queue(MAX_UNPUBLISHED_BATCHES)
         self._publishing: asyncio.Task[None] | None = None
 
@@ -130,10 +141,10 @@ class ConsumerLoop:
         for tp in partitions:
             offset = stored.get((tp.topic, tp.partition))
             self.expected[(tp.topic, tp.partition)] = offset
-            if offset is None:
-                await self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, offset)
+            # Offset 0 where nothing is stored: if retention already deleted it, the reset
+            # policy (earliest) moves to the first record. No broker round trip here, which
+            # inside a rebalance listener could fail on a partition moving away again.
+            self.consumer.seek(tp, 0 if offset is None else offset)
         log.info("assigned %d partitions; seeked to stored offsets", len(partitions))
 
     async def run(self) -> None:
@@ -148,6 +159,10 @@ class ConsumerLoop:
                 fetched = await self.consumer.getmany(
                     timeout_ms=self.batch_timeout_ms, max_records=self.batch_max_records
                 )
+                if self.listener_error is not None:
+                    raise RuntimeError(
+                        "seeking to the stored offsets failed"
+                    ) from self.listener_error
                 # Decoding runs here, while the previous batch's transaction is in flight.
                 prepared = self._prepare(fetched) if fetched else None
                 if in_flight is not None:
