@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -183,3 +184,41 @@ class ServiceProcess:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+
+async def stored_progress(dsn: str, schema: str) -> int:
+    """Sum of the service's stored next offsets (0 before its tables exist)."""
+    try:
+        conn = await asyncpg.connect(dsn, server_settings={"search_path": schema})
+    except (OSError, asyncpg.PostgresError):
+        return 0
+    try:
+        value = await conn.fetchval("SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets")
+        return int(value)
+    except asyncpg.UndefinedTableError:
+        return 0
+    finally:
+        await conn.close()
+
+
+async def kill_mid_stream(
+    proc: ServiceProcess, dsn: str, schema: str, kills: int, rng: random.Random
+) -> int:
+    """Start the service and SIGKILL it `kills` times, each time shortly after it made
+    progress (so kills land between and inside batch transactions). Returns the progress
+    (sum of stored offsets) seen before the last kill; the service is left stopped."""
+    progress = 0
+    for _ in range(kills):
+        proc.start()
+        before = progress
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            progress = await stored_progress(dsn, schema)
+            if progress > before:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(rng.uniform(0.05, 0.6))
+        if not proc.alive():
+            raise AssertionError(f"service exited early: {proc.log_path.read_text()[-3000:]}")
+        proc.kill()
+    return progress

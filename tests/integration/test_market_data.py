@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
-import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -32,6 +30,7 @@ from tests.integration.market_data_support import (
 from tests.integration.streams import (
     ServiceProcess,
     end_offsets,
+    kill_mid_stream,
     read_topic,
     running_service,
     wait_consumed,
@@ -162,25 +161,7 @@ async def test_sigkill_five_times_during_a_replay_changes_nothing(
         },
         tmp_path / "market-data.log",
     )
-    rng = random.Random(11)
-    kills = 0
-    progress = 0
-    while kills < 5:
-        proc.start()
-        progress_before = progress
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            progress = await _stored_progress(faulty_dsn)
-            if progress > progress_before:
-                break
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(rng.uniform(0.05, 0.6))
-        if not proc.alive():
-            pytest.fail(
-                f"service exited early: {(tmp_path / 'market-data.log').read_text()[-3000:]}"
-            )
-        proc.kill()
-        kills += 1
+    progress = await kill_mid_stream(proc, faulty_dsn, "market_data", 5, random.Random(11))
     assert progress < sum(ends.values()), "the replay finished before the fifth kill"
     proc.start()
     try:
@@ -201,20 +182,6 @@ async def test_sigkill_five_times_during_a_replay_changes_nothing(
     clean_content = {json.loads(r.value)["event_id"]: _content(r.value) for r in clean_events}
     faulty_content = {k: _content(next(iter(v))) for k, v in copies.items()}
     assert faulty_content == clean_content
-
-
-async def _stored_progress(dsn: str) -> int:
-    try:
-        conn = await asyncpg.connect(dsn, server_settings={"search_path": "market_data"})
-    except (OSError, asyncpg.PostgresError):
-        return 0
-    try:
-        value = await conn.fetchval("SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets")
-        return int(value)
-    except asyncpg.UndefinedTableError:
-        return 0
-    finally:
-        await conn.close()
 
 
 async def test_every_tick_delivered_twice_is_counted_once(

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
-import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -35,6 +33,7 @@ from shared.settings import KafkaSettings
 from tests.integration.streams import (
     ServiceProcess,
     end_offsets,
+    kill_mid_stream,
     read_topic,
     running_service,
     wait_consumed,
@@ -228,21 +227,6 @@ def _strip_type(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in e.items() if k != "event_type"} for e in events]
 
 
-async def _stored_progress(dsn: str) -> int:
-    try:
-        conn = await asyncpg.connect(dsn, server_settings={"search_path": "regime"})
-    except (OSError, asyncpg.PostgresError):
-        return 0
-    try:
-        return int(
-            await conn.fetchval("SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets")
-        )
-    except asyncpg.UndefinedTableError:
-        return 0
-    finally:
-        await conn.close()
-
-
 async def test_sigkill_mid_stream_gives_the_same_shifts(
     kafka_bootstrap: str,
     make_topics: Callable[..., Awaitable[Any]],
@@ -267,21 +251,7 @@ async def test_sigkill_mid_stream_gives_the_same_shifts(
     }
     log_path = tmp_path / "regime.log"
     proc = ServiceProcess("regime", env, log_path)
-    rng = random.Random(5)
-    progress = 0
-    for _ in range(3):
-        proc.start()
-        before = progress
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            progress = await _stored_progress(dsn)
-            if progress > before:
-                break
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(rng.uniform(0.1, 0.8))
-        if not proc.alive():
-            pytest.fail(f"service exited early: {log_path.read_text()[-3000:]}")
-        proc.kill()
+    progress = await kill_mid_stream(proc, dsn, "regime", 3, random.Random(5))
     assert progress < sum(ends.values()), "the stream was consumed before the last kill"
     proc.start()
     try:
