@@ -12,7 +12,7 @@ from services.market_data.domain.validation import (
     decode_ticks,
     first_occurrences,
 )
-from services.market_data.store import MarketDataStore
+from services.market_data.store import MarketDataStore, tick_copy_payload
 from shared.clock import Clock
 from shared.events import make_envelope
 from shared.runtime.batch import BatchContext, DecodeResult
@@ -51,8 +51,19 @@ class MarketData:
 
     async def handle_ticks(self, ticks: list[AcceptedTick], ctx: BatchContext) -> None:
         unique = first_occurrences(ticks)
-        fresh = await self.store.insert_fresh_ticks(ctx.conn, unique)
-        changes = self.aggregator.apply(fresh)
+        payload = tick_copy_payload(unique)
+        # The usual batch holds only new ticks: aggregate them while the server ingests the
+        # COPY. If some were stored before (a producer retry across batches), that guess
+        # was wrong: the aggregator is reloaded from the tables, which this transaction has
+        # not touched yet, and only the fresh ticks are applied.
+        all_new, changes = await self.store.copy_if_all_new(
+            ctx.conn, payload, lambda: self.aggregator.apply(unique)
+        )
+        fresh: Sequence[AcceptedTick] = unique
+        if not all_new:
+            await self.load(ctx.conn)
+            fresh = await self.store.insert_fresh_through_stage(ctx.conn, unique, payload)
+            changes = self.aggregator.apply(fresh)
         await self.store.upsert_bars(ctx.conn, changes.upserts)
         await self.store.insert_late(ctx.conn, changes.late)
         await self.store.save_watermarks(ctx.conn, changes.watermarks)

@@ -9,9 +9,11 @@ CREATE TABLE IF NOT EXISTS ticks (
     trade_id text,
     source   text        NOT NULL,
     -- Time first: inserts land at the right edge of the index instead of at random UUIDs.
+    -- The only index: ticks are raw input kept for deduplication and audit, and nothing
+    -- reads them by symbol (bars are the history served). A (symbol, ts) index doubled the
+    -- server's work per tick at ingest; add it back if a per-symbol tick query ever appears.
     PRIMARY KEY (ts, tick_id)
 );
-CREATE INDEX IF NOT EXISTS ticks_symbol_ts ON ticks (symbol, ts);
 
 -- Trades older than an interval's grace period: kept and counted, never in that bar.
 CREATE TABLE IF NOT EXISTS late_ticks (
