@@ -9,7 +9,7 @@ lifecycle, regime and parameter events are known before the spreads they may con
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import asyncpg
@@ -26,12 +26,10 @@ from services.signals.domain.convert import (
 )
 from services.signals.domain.records import EngineSnapshot
 from services.signals.store import SignalsStore
-from shared.events import DecodeError, Envelope, decode, make_envelope
+from shared.events import make_envelope
 from shared.events.regime import MARKET_SCOPE
-from shared.runtime.batch import BatchContext, Decoder, DecodeResult, Route
-from shared.runtime.records import ConsumedRecord
+from shared.runtime.batch import BatchContext, Decoder, Route, envelope_decoder
 from shared.topics import PAIRS_LIFECYCLE, PAIRS_SPREADS, PARAMS, REGIME_SHIFTS, SIGNALS
-from shared.topics import topic as topic_spec
 
 T = TypeVar("T")
 EngineFactory = Callable[[EngineSnapshot], SignalEngine]
@@ -40,25 +38,7 @@ StoreFor = Callable[[asyncpg.Connection], SignalsStore]
 
 def domain_decoder(contract_topic: str, convert: Callable[[Any], T]) -> Decoder:
     """Envelope decoding plus conversion to domain values; either failing dead-letters."""
-    expected = topic_spec(contract_topic).events
-
-    def _decode(records: Sequence[ConsumedRecord]) -> DecodeResult:
-        items: list[Any] = []
-        dead: list[tuple[ConsumedRecord, str]] = []
-        for record in records:
-            if record.value is None:
-                dead.append((record, "empty record value (tombstone) is not an event"))
-                continue
-            try:
-                envelope: Envelope[Any] = decode(record.value, expected)
-                items.append(convert(envelope.payload))
-            except DecodeError as exc:
-                dead.append((record, str(exc)))
-            except ValueError as exc:
-                dead.append((record, f"rejected by the signals service: {exc}"))
-        return items, dead
-
-    return _decode
+    return envelope_decoder(contract_topic, convert, rejected_by="the signals service")
 
 
 class SignalsHandlers:

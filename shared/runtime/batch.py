@@ -61,7 +61,13 @@ class Route:
     decode: Decoder | None = None
 
 
-def envelope_decoder(contract_topic: str) -> Decoder:
+def envelope_decoder(
+    contract_topic: str,
+    convert: Callable[[Any], Any] | None = None,
+    rejected_by: str = "the service",
+) -> Decoder:
+    """Envelopes of the topic's event types; with `convert`, each payload is turned into a
+    domain value, and a ValueError from it dead-letters the record like a decode error."""
     expected = topic_spec(contract_topic).events
 
     def _decode(records: Sequence[ConsumedRecord]) -> DecodeResult:
@@ -72,9 +78,12 @@ def envelope_decoder(contract_topic: str) -> Decoder:
                 dead.append((record, "empty record value (tombstone) is not an event"))
                 continue
             try:
-                items.append(decode(record.value, expected))
+                envelope = decode(record.value, expected)
+                items.append(envelope if convert is None else convert(envelope.payload))
             except DecodeError as exc:
                 dead.append((record, str(exc)))
+            except ValueError as exc:
+                dead.append((record, f"rejected by {rejected_by}: {exc}"))
         return items, dead
 
     return _decode
