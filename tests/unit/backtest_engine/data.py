@@ -1,4 +1,4 @@
-"""Locates the shared real price files (repo parent's shared/data) for the engine tests."""
+"""The real price files for the engine tests: the copy bundled in services/market_data/data."""
 
 from __future__ import annotations
 
@@ -6,18 +6,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
+
+from services.market_data.data import DATA_DIR
 
 SP500_FILE = "sp500_20stocks_daily_1990_2022.csv.gz"
 
 
 def shared_data_dir() -> Path:
-    return Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+    """The project's bundled copy of ../shared/data (same files, same attribution)."""
+    return DATA_DIR
 
 
 def load_pair(symbol_a: str, symbol_b: str, start: str, end: str) -> pd.DataFrame:
     path = shared_data_dir() / SP500_FILE
-    if not path.exists():
-        pytest.skip(f"shared price file not found at {path}")
     frame = pd.read_csv(path, parse_dates=["Date"]).set_index("Date")
     return frame.loc[start:end, [symbol_a, symbol_b]].astype(np.float64)

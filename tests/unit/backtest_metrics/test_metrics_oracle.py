@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import empyrical as ep
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -12,8 +13,6 @@ import pytest
 from services.backtest.metrics import compute_metrics
 
 from .data_paths import shared_data_dir
-
-ep = pytest.importorskip("empyrical", minversion="0.7.1")
 
 FloatArray = npt.NDArray[np.float64]
 TOL = 1e-10

@@ -1,26 +1,20 @@
-"""Locate the shared real-data folder (``<parent of repo>/shared/data``) for the pairs tests."""
+"""The real price files for the pairs tests: the copy bundled in services/market_data/data."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
+
+from services.market_data.data import DATA_DIR
 
 _MARKER = "sp500_20stocks_daily_1990_2022.csv.gz"
 
 
 def shared_data_dir() -> Path:
-    env = os.environ.get("TITAN_SHARED_DATA")
-    candidates = [Path(env)] if env else []
-    candidates += [p / "shared" / "data" for p in Path(__file__).resolve().parents]
-    candidates += [p / ".." / "shared" / "data" for p in Path(__file__).resolve().parents]
-    for c in candidates:
-        if (c / _MARKER).is_file():
-            return c.resolve()
-    pytest.skip("shared/data price files not found")
+    """The project's bundled copy of ../shared/data (same files, same attribution)."""
+    return DATA_DIR
 
 
 def wide_20_stocks() -> pd.DataFrame:
