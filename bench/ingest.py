@@ -48,8 +48,14 @@ def synthetic_ticks(n: int, n_symbols: int, seed: int = 1) -> list[FeedTick]:
     prices = 100 * np.exp(np.cumsum(rng.normal(0, 2e-4, (n, 1)), axis=0)[:, 0])
     sizes = rng.integers(1, 500, n).astype(float)
     return [
-        FeedTick(symbols[s], start + timedelta(seconds=float(t)), float(round(p, 4)), float(q),
-                 f"bench:{i}", "bench")  # fmt: skip
+        FeedTick(
+            symbols[s],
+            start + timedelta(seconds=float(t)),
+            float(round(p, 4)),
+            float(q),
+            f"bench:{i}",
+            "bench",
+        )  # fmt: skip
         for i, (s, t, p, q) in enumerate(zip(sym_idx, steps, prices, sizes, strict=True))
     ]
 
@@ -81,7 +87,9 @@ async def stored_offsets(dsn: str) -> int:
     except (OSError, asyncpg.PostgresError):
         return 0
     try:
-        return int(await conn.fetchval("SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets"))
+        return int(
+            await conn.fetchval("SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets")
+        )
     except asyncpg.UndefinedTableError:
         return 0
     finally:
@@ -101,7 +109,9 @@ async def main() -> None:
         admin = await asyncpg.connect(admin_dsn)
         await ensure_database(admin, database)
         await admin.close()
-        dsn = dsn_with(admin_dsn, user=_user(admin_dsn), password=_password(admin_dsn), database=database)
+        dsn = dsn_with(
+            admin_dsn, user=_user(admin_dsn), password=_password(admin_dsn), database=database
+        )
         db = await asyncpg.connect(dsn)
         await ensure_schemas(db)
         await db.close()

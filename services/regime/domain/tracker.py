@@ -147,6 +147,7 @@ class ScopeTracker:
     def _refit(self) -> FittedRegimeModel | None:
         values = np.array([v for _, v in self.window], dtype=np.float64)
         start = self.model.statsmodels_params() if self.model is not None else None
+        curvature = self.model.hess_inv_matrix() if self.model is not None else None
         self.last_fit_at = self.observations
         model: FittedRegimeModel | None = None
         error: Exception | None = None
@@ -154,7 +155,12 @@ class ScopeTracker:
         # statsmodels' own start values when that fails (e.g. boundary estimates).
         for start_params in (start, None) if start is not None else (None,):
             try:
-                model = fit_regime_model(values, self.config.spec, start_params=start_params)
+                model = fit_regime_model(
+                    values,
+                    self.config.spec,
+                    start_params=start_params,
+                    start_hess_inv=curvature if start_params is not None else None,
+                )
                 break
             except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
                 error = exc

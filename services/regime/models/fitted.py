@@ -77,6 +77,10 @@ class FittedRegimeModel:
     llf: float
     nobs: int
     data_sha256: str
+    # The optimiser's inverse Hessian at the optimum, row-major, in statsmodels' unconstrained
+    # parameter space and label order; seeds the next (warm-started) fit. Not part of the
+    # model's identity (version), and None when the fit's regimes were relabelled.
+    optimizer_hess_inv: tuple[float, ...] | None = None
     version: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -97,11 +101,15 @@ class FittedRegimeModel:
         llf: float,
         nobs: int,
         data_sha256: str,
+        hess_inv: FloatArray | None = None,
     ) -> FittedRegimeModel:
         """Relabel statsmodels' (arbitrarily ordered) regimes canonically and freeze them."""
         k = spec.k_regimes
         keys = _ordering_keys(raw_params, spec)
         raw_of_label = sorted(range(k), key=lambda r: keys[r])
+        # Relabelling maps the transition parameters non-linearly in the unconstrained space,
+        # so the curvature is only carried over when the optimiser's order is already canonical.
+        carried = hess_inv is not None and raw_of_label == list(range(k))
         raw_transition = _transition_from_params(raw_params, k)
         transition = raw_transition[np.ix_(raw_of_label, raw_of_label)]
         labelled: dict[str, float] = {}
@@ -123,6 +131,7 @@ class FittedRegimeModel:
             llf=float(llf),
             nobs=int(nobs),
             data_sha256=data_sha256,
+            optimizer_hess_inv=_flat(hess_inv) if carried and hess_inv is not None else None,
         )
 
     @property
@@ -194,7 +203,16 @@ class FittedRegimeModel:
             "llf": self.llf,
             "nobs": self.nobs,
             "data_sha256": self.data_sha256,
+            "optimizer_hess_inv": (
+                list(self.optimizer_hess_inv) if self.optimizer_hess_inv is not None else None
+            ),
         }
+
+    def hess_inv_matrix(self) -> FloatArray | None:
+        if self.optimizer_hess_inv is None:
+            return None
+        n = len(self.param_values)
+        return np.array(self.optimizer_hess_inv, dtype=np.float64).reshape(n, n)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -217,6 +235,11 @@ class FittedRegimeModel:
             llf=float(data["llf"]),
             nobs=int(data["nobs"]),
             data_sha256=str(data["data_sha256"]),
+            optimizer_hess_inv=(
+                tuple(float(x) for x in data["optimizer_hess_inv"])
+                if data.get("optimizer_hess_inv")
+                else None
+            ),
         )
         if model.version != data["version"]:
             raise ValueError(f"version mismatch: stored {data['version']}, derived {model.version}")
@@ -225,6 +248,11 @@ class FittedRegimeModel:
     @classmethod
     def from_json(cls, text: str) -> FittedRegimeModel:
         return cls.from_dict(json.loads(text))
+
+
+def _flat(matrix: FloatArray) -> tuple[float, ...] | None:
+    values = np.asarray(matrix, dtype=np.float64).ravel()
+    return tuple(float(v) for v in values) if np.all(np.isfinite(values)) else None
 
 
 def data_fingerprint(endog: Sequence[float] | FloatArray) -> str:

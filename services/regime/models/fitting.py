@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+from scipy.optimize import minimize
 from statsmodels.tsa.regime_switching.markov_autoregression import MarkovAutoregression
 from statsmodels.tsa.regime_switching.markov_regression import MarkovRegression
 
@@ -73,15 +74,36 @@ def fit_regime_model(
     spec: RegimeModelSpec,
     *,
     start_params: Sequence[float] | FloatArray | None = None,
+    start_hess_inv: FloatArray | None = None,
     search_reps: int = 0,
     seed: int = 0,
     maxiter: int = 100,
 ) -> FittedRegimeModel:
-    """Maximum-likelihood fit; `start_params` are in statsmodels' order for `spec`."""
+    """Maximum-likelihood fit; `start_params` are in statsmodels' order for `spec`.
+
+    With `start_hess_inv` (the previous fit's `hess_inv_matrix()`) as well, BFGS starts from
+    the previous parameters *and* curvature (see `_warm_bfgs`); statsmodels' own fit is the
+    fallback whenever that path cannot run.
+    """
     endog = as_endog(values, spec)
     model = statsmodels_model(endog, spec)
     if list(model.param_names) != statsmodels_param_names(spec):
         raise RuntimeError(f"unexpected statsmodels param layout {model.param_names}")
+    if start_params is not None and start_hess_inv is not None and search_reps == 0:
+        warm = _warm_bfgs(
+            model, np.asarray(start_params, dtype=np.float64), start_hess_inv, maxiter
+        )
+        if warm is not None:
+            params, llf, hess_inv = warm
+            raw = dict(zip(model.param_names, (float(v) for v in params), strict=True))
+            return FittedRegimeModel.from_raw_params(
+                spec,
+                raw,
+                llf=llf,
+                nobs=int(model.nobs),
+                data_sha256=data_fingerprint(endog),
+                hess_inv=hess_inv,
+            )
     kwargs: dict[str, Any] = {"disp": False, "maxiter": maxiter}
     if start_params is not None:
         kwargs["start_params"] = np.asarray(start_params, dtype=np.float64)
@@ -101,9 +123,62 @@ def fit_regime_model(
     llf = float(result.llf)
     if not np.isfinite(llf):
         raise RuntimeError("regime model fit did not produce a finite log-likelihood")
+    retvals = result.mle_retvals if isinstance(result.mle_retvals, dict) else {}
+    curvature = retvals.get("Hinv")
     return FittedRegimeModel.from_raw_params(
-        spec, raw, llf=llf, nobs=int(model.nobs), data_sha256=data_fingerprint(endog)
+        spec,
+        raw,
+        llf=llf,
+        nobs=int(model.nobs),
+        data_sha256=data_fingerprint(endog),
+        hess_inv=None if curvature is None else np.asarray(curvature, dtype=np.float64),
     )
+
+
+EM_STEPS = 5  # statsmodels' own default `em_iter`
+
+
+def _warm_bfgs(
+    model: MarkovRegression | MarkovAutoregression,
+    start_params: FloatArray,
+    start_hess_inv: FloatArray,
+    maxiter: int,
+) -> tuple[FloatArray, float, FloatArray] | None:
+    """BFGS from the previous fit's optimum with its inverse Hessian as the first metric.
+
+    statsmodels' fit starts every BFGS run from the identity, and the parameters differ in
+    scale by ~1e6 (transition logits vs. daily variances), so most of its ~35 gradient
+    evaluations per refit only relearn the curvature the previous refit ended with; the
+    windows of consecutive refits overlap almost entirely, so that curvature is still right.
+    Same objective, gradient and tolerance as statsmodels (-loglike/nobs, complex-step score,
+    gtol 1e-5): 3-4x fewer gradient evaluations. None when this path cannot run.
+    """
+    metric = 0.5 * (start_hess_inv + start_hess_inv.T)
+    nobs = float(model.nobs)
+    try:
+        np.linalg.cholesky(metric)  # BFGS needs a positive-definite start
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            # The same few EM steps statsmodels' fit takes first: they leave the start's basin
+            # when the new bars made it a poor one, which BFGS alone would stay in.
+            em = model._fit_em(start_params, transformed=True, maxiter=EM_STEPS, return_params=True)
+            x0 = model.untransform_params(np.asarray(em, dtype=np.float64))
+            if not np.all(np.isfinite(x0)):
+                return None
+            result = minimize(
+                lambda x: -model.loglike(x, transformed=False) / nobs,
+                x0,
+                jac=lambda x: -model.score(x, transformed=False) / nobs,
+                method="BFGS",
+                options={"hess_inv0": metric, "gtol": 1e-5, "maxiter": maxiter},
+            )
+            params = np.asarray(model.transform_params(result.x), dtype=np.float64)
+            llf = float(model.loglike(params))
+    except (ValueError, RuntimeError, FloatingPointError, np.linalg.LinAlgError):
+        return None
+    if not np.isfinite(llf) or not np.all(np.isfinite(params)):
+        return None
+    return params, llf, np.asarray(result.hess_inv, dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
