@@ -1,8 +1,8 @@
 """Tick-to-signal latency through the live services, against one Kafka hop in the same run.
 
-market_data -> pairs -> signals run in this process (their real bootstraps, real Kafka and
-PostgreSQL from `titan infra up` or started here), each in its own consumer group unique to
-the run (a shared group name would let another process on the broker join the group and
+market_data -> pairs -> signals run as child processes, one event loop each as deployed
+(`titan run <service>`, real Kafka and PostgreSQL from `titan infra up` or started here),
+each in its own consumer group unique to the run (a shared group name would let another process on the broker join the group and
 take partitions, or force rebalances mid-run). Synthetic ticks of a cointegrated pair (B a
 random walk, A = 1.5 B + 20 + AR(1) spread) are produced at a steady rate, one 1-minute bar
 of event time per step: both legs' ticks at second 1 of the minute, then one hop token.
@@ -19,7 +19,7 @@ and without a re-seek for 2 s; (3) the steady rate runs --settle-seconds, not me
 (4) --seconds measured; (5) the steady rate goes on until every measured bar's spread is in
 and every signal stored for them was read (one never read counts as infinitely late).
 Stages come from the envelopes' produced_at and the records' Kafka timestamps (stderr),
-batch times from each service's /metrics. Last line: {"p50_ms", "p99_ms", "hop_p99_ms",
+batch times from each service's /metrics, re-seeks from their logs. Last line: {"p50_ms", "p99_ms", "hop_p99_ms",
 "ratio_p99", ...}.
 
     python bench/latency.py [--rate BARS_PER_S] [--seconds S] [--settle-seconds S]
@@ -51,12 +51,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._infra import bench_infra
+from bench._service_procs import ServiceProcs
 from shared.events import Tick, make_envelope
 from shared.infra.kafka import ensure_topics
 from shared.infra.postgres import dsn_with
 from shared.infra.provision import ensure_database, ensure_schemas
-from shared.runtime.service import ServiceRunner
-from shared.settings import KafkaSettings
 from shared.topics import TopicSpec, all_topics
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
@@ -127,42 +126,33 @@ async def fresh_dsn(admin_dsn: str) -> str:
     return dsn
 
 
-def runners(dsn: str, prefix: str, groups: dict[str, str], kafka: KafkaSettings) -> list[Any]:
-    from services.market_data import bootstrap as md
-    from services.pairs import bootstrap as pairs
-    from services.signals import bootstrap as signals
-
-    common: dict[str, Any] = {
-        "database_url": dsn,
-        "topic_prefix": prefix,
-        "http_port": 0,
-        "batch_timeout_ms": 5,
+def service_settings(dsn: str, prefix: str, groups: dict[str, str]) -> dict[str, dict[str, Any]]:
+    common: dict[str, Any] = {"database_url": dsn, "topic_prefix": prefix, "batch_timeout_ms": 5}
+    return {
+        "market_data": {
+            **common,
+            "consumer_group": groups["market_data"],
+            "bar_intervals": "1m",
+            "bar_grace_seconds": 0.0,
+        },
+        "pairs": {
+            **common,
+            "consumer_group": groups["pairs"],
+            "pairs_interval": "1m",
+            "pairs_universe": ",".join(SYMBOLS),
+            "pairs_window": 60,
+            "pairs_rescreen_every": 20,
+            "pairs_confirm_screens": 1,
+            "pairs_zscore_lookback": 30,
+        },
+        "signals": {
+            **common,
+            "consumer_group": groups["signals"],
+            "signals_entry_z": 1.0,
+            "signals_exit_z": 0.5,
+            "signals_unknown_pair_state": "active",
+        },
     }
-    md_settings = md.SETTINGS(
-        **common, consumer_group=groups["market_data"], bar_intervals="1m", bar_grace_seconds=0.0
-    )
-    pairs_settings = pairs.SETTINGS(
-        **common,
-        consumer_group=groups["pairs"],
-        pairs_interval="1m",
-        pairs_universe=",".join(SYMBOLS),
-        pairs_window=60,
-        pairs_rescreen_every=20,
-        pairs_confirm_screens=1,
-        pairs_zscore_lookback=30,
-    )
-    sig_settings = signals.SETTINGS(
-        **common,
-        consumer_group=groups["signals"],
-        signals_entry_z=1.0,
-        signals_exit_z=0.5,
-        signals_unknown_pair_state="active",
-    )
-    return [
-        ServiceRunner(md.definition(), md_settings, kafka),
-        ServiceRunner(pairs.definition(), pairs_settings, kafka),
-        ServiceRunner(signals.definition(), sig_settings, kafka),
-    ]
 
 
 @dataclass
@@ -184,6 +174,18 @@ async def consume(bootstrap: str, topics: list[str], seen: Seen, stop: asyncio.E
                 out.extend((now, m.timestamp / 1000.0, json.loads(m.value or b"{}")) for m in msgs)
     finally:
         await consumer.stop()
+
+
+async def ready(ports: dict[str, int]) -> bool:
+    """Every service answers /readyz with 200 (consumer assigned, database reachable)."""
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        for port in ports.values():
+            try:
+                if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code != 200:
+                    return False
+            except httpx.HTTPError:
+                return False  # not listening yet
+    return True
 
 
 async def settled(ports: dict[str, int], reseeks: list[tuple[float, str]]) -> bool:
@@ -237,19 +239,6 @@ def when(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
-class RebalanceLog(logging.Handler):
-    """Counts the runtime's re-seeks (assignments, fencing) while the measurement runs."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.events: list[tuple[float, str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        msg = record.getMessage()
-        if "assigned" in msg or "fenced" in msg:
-            self.events.append((record.created, msg))
-
-
 def window_times(lo: int, hi: int) -> tuple[datetime, datetime]:
     """Bar times whose closing step (bar + 1) lies in [lo, hi]."""
     return T0 + (lo - 1) * BAR, T0 + (hi - 1) * BAR
@@ -273,12 +262,12 @@ def received_in(seen: Seen, real_topic: str, lo: int, hi: int) -> int:
     return sum(start <= datetime.fromisoformat(v["payload"]["bar_time"]) <= end for *_, v in rows)
 
 
-async def wait_for(cond: Callable[[], bool], timeout_s: float, what: str, tasks: list[Any]) -> None:
+async def wait_for(
+    cond: Callable[[], bool], timeout_s: float, what: str, procs: ServiceProcs
+) -> None:
     deadline = time.monotonic() + timeout_s
     while not cond():
-        for t in tasks:
-            if t.done():
-                t.result()  # a service died: raise its error
+        procs.check_alive()  # a service died: raise with its log
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} within {timeout_s} s")
         await asyncio.sleep(0.05)
@@ -294,8 +283,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await ensure_topics(bootstrap, specs, names={s.name: prefix + s.name for s in specs})
         topic = {s.name: prefix + s.name for s in specs}
         dsn = await fresh_dsn(admin_dsn)
-        services = runners(dsn, prefix, groups, KafkaSettings(bootstrap=bootstrap))
-        tasks = [asyncio.create_task(r.run()) for r in services]
+        procs = ServiceProcs(service_settings(dsn, prefix, groups), bootstrap)
+        procs.start()
         stop = asyncio.Event()
         sig, stages, hops = Seen(), Seen(), Seen()
         readers = [
@@ -307,8 +296,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ]  # fmt: skip
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks="all")
         await producer.start()
-        rebalances = RebalanceLog()
-        logging.getLogger("shared.runtime").addHandler(rebalances)
         path = TickPath()
         sent_at: dict[int, float] = {}  # step -> wall time its first tick was handed over
         hop_sent: dict[str, float] = {}
@@ -336,31 +323,35 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             return received_in(sig, topic["signals.v1"], lo, hi) >= stored
 
         try:
-            await wait_for(lambda: all(r.http_port for r in services), 120, "services up", tasks)
+            ports = procs.ports
+            while not await ready(ports):
+                procs.check_alive()
+                await asyncio.sleep(0.2)
             # (1) warm-up burst: the screen window fills, the pair goes active, backlog drains
             for k in range(warmup):
                 await send_step(k)
             await producer.flush()
-            await wait_for(lambda: spreads_upto(warmup - 2), 300, "warm-up spreads", tasks)
+            await wait_for(lambda: spreads_upto(warmup - 2), 300, "warm-up spreads", procs)
             # (2) every group settled before anything is measured
-            ports = {s: r.http_port for s, r in zip(SERVICES, services, strict=True)}
             deadline = time.monotonic() + 120
-            while not await settled(ports, rebalances.events):
+            while not await settled(ports, procs.reseeks()):
+                procs.check_alive()
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"services not settled in 120 s: {rebalances.events}")
+                    raise RuntimeError(f"services not settled in 120 s: {procs.reseeks()}")
                 await asyncio.sleep(0.2)
             # (3) steady rate, settle; (4) measure; (5) steady rate until the tail is in
             k, start = warmup, time.time()
             settle_end = start + args.settle_seconds
             measure_end = settle_end + args.seconds
             first_measured: int | None = None
+            measured_from = 0.0
             last_measured: int | None = None
             before: dict[str, dict[str, float]] = {}
             while True:
                 now = time.time()
                 if now >= settle_end and first_measured is None:
                     first_measured, before = k, await scrape(ports)
-                    rebalances.events.clear()
+                    measured_from = time.time()
                 if now >= measure_end and last_measured is None:
                     last_measured = k - 1
                     after = await scrape(ports)
@@ -374,23 +365,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 ):
                     break
+                procs.check_alive()
                 await send_step(k)
                 k += 1
                 await asyncio.sleep(max(0.0, start + (k - warmup) / rate - time.time()))
-            reseeks = [msg for _, msg in rebalances.events]
+            reseeks = [msg for _, msg in procs.reseeks(since=measured_from)]
             assert first_measured is not None and last_measured is not None
             stored = await signals_stored(dsn, first_measured, last_measured)
         finally:
-            logging.getLogger("shared.runtime").removeHandler(rebalances)
             stop.set()
             await asyncio.gather(*readers, return_exceptions=True)
             await producer.stop()
-            for r in services:
-                r.request_stop()
-            await asyncio.wait(tasks, timeout=30)
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            procs.stop()
     return summarise(
         args, topic, sig, stages, hops, sent_at, hop_sent, (first_measured, last_measured),
         batch_means(before, after), reseeks, stored,
@@ -501,9 +487,6 @@ def main() -> int:
               "(the 60-bar screen window must fill before measuring)", file=sys.stderr)  # fmt: skip
         return 2
     logging.basicConfig(level=logging.WARNING)
-    for handler in logging.getLogger().handlers:
-        handler.setLevel(logging.WARNING)
-    logging.getLogger("shared.runtime.consumer").setLevel(logging.INFO)  # re-seeks counted
     result = asyncio.run(run(args))
     if result["n_signals"] < 500:
         print(f"warning: only {result['n_signals']} signals measured", file=sys.stderr)
