@@ -1,7 +1,9 @@
 """One batch, one transaction (contract delivery rule 1).
 
 Order of steps inside the transaction, and why:
-  1. take a batch number from the outbox sequence (publication order across batches);
+  1. begin, and take a batch number from the outbox sequence (publication order across
+     batches); the consumer loop does this ahead, while it waits for the batch (see
+     consumer.py), which takes two round trips off every batch's latency;
   2. decode every record; undecodable ones become dead letters (rule 5), never exceptions
      (decoding is a pure function of the records, so the consumer may do it before the
      transaction, while the previous batch's transaction is still in flight: `prepare`);
@@ -174,20 +176,30 @@ class BatchProcessor:
     ) -> BatchOutcome:
         async with conn.transaction():
             batch_no = await self.store.next_batch_no(conn)
-            ctx = BatchContext(conn, self.topics, self.clock, self.producer_name)
-            for real_topic, route in self._by_real_topic.items():
-                result = batch.decoded.get(real_topic)
-                if result is None:
-                    continue
-                items, dead = result
-                ctx.emitted.dead_letters.extend(dead)
-                if items:
-                    await route.handle(items, ctx)
-            outgoing = list(ctx.emitted.records)
-            outgoing.extend(self._dead_letter_record(r, why) for r, why in ctx.emitted.dead_letters)
-            await self.store.write_outbox(conn, batch_no, outgoing)
-            await self.store.record_dead_letters(conn, ctx.emitted.dead_letters)
-            await self.store.store_offsets(conn, batch.next_offsets, expected_offsets)
+            return await self.run_in_transaction(conn, batch, expected_offsets, batch_no)
+
+    async def run_in_transaction(
+        self,
+        conn: asyncpg.Connection,
+        batch: PreparedBatch,
+        expected_offsets: dict[tuple[str, int], int | None],
+        batch_no: int,
+    ) -> BatchOutcome:
+        """Steps 2-5 on `conn`, whose transaction the caller began (with `batch_no`) and ends."""
+        ctx = BatchContext(conn, self.topics, self.clock, self.producer_name)
+        for real_topic, route in self._by_real_topic.items():
+            result = batch.decoded.get(real_topic)
+            if result is None:
+                continue
+            items, dead = result
+            ctx.emitted.dead_letters.extend(dead)
+            if items:
+                await route.handle(items, ctx)
+        outgoing = list(ctx.emitted.records)
+        outgoing.extend(self._dead_letter_record(r, why) for r, why in ctx.emitted.dead_letters)
+        await self.store.write_outbox(conn, batch_no, outgoing)
+        await self.store.record_dead_letters(conn, ctx.emitted.dead_letters)
+        await self.store.store_offsets(conn, batch.next_offsets, expected_offsets)
 
         dead_counts: dict[str, int] = {}
         for r, _ in ctx.emitted.dead_letters:

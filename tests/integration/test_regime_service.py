@@ -73,7 +73,8 @@ def offline_shifts(prices: np.ndarray, dates: list[pd.Timestamp]) -> list[dict[s
             last_fit = n
             window = returns[max(0, n - SCHEDULE["regime_window_bars"]) : n]
             start = model.statsmodels_params() if model is not None else None
-            model = fit_regime_model(window, spec, start_params=start)
+            curvature = model.hess_inv_matrix() if model is not None else None
+            model = fit_regime_model(window, spec, start_params=start, start_hess_inv=curvature)
             filt = OnlineHamiltonFilter(model)
             probabilities = filt.run(window)[-1]
         elif filt is not None:
