@@ -44,6 +44,9 @@ from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
+# Kafka's committed offsets are informative only (rule 2): committing them at most once a
+# second keeps a group-coordinator round trip off every batch; stop commits the rest.
+KAFKA_COMMIT_INTERVAL_S = 1.0
 # Committed batches waiting for publication: enough to keep the producer busy while the next
 # transactions run, few enough that a broker outage stops consumption within a few batches.
 MAX_UNPUBLISHED_BATCHES = 4
@@ -141,6 +144,8 @@ class ConsumerLoop:
         self._unpublished: asyncio.Queue[BatchOutcome] = asyncio.Queue(MAX_UNPUBLISHED_BATCHES)
         self._publishing: asyncio.Task[None] | None = None
         self._opening: asyncio.Task[_OpenTransaction] | None = None
+        self._uncommitted: dict[tuple[str, int], int] = {}
+        self._last_kafka_commit = 0.0
 
     def subscribe(self) -> None:
         self.consumer.subscribe(
@@ -206,6 +211,7 @@ class ConsumerLoop:
                 task, in_flight = in_flight, None
                 await task
             await self._drain_publication()
+            await self._commit_to_kafka()
         finally:
             for pending in (in_flight, self._publishing):
                 if pending is not None and not pending.done():
@@ -350,7 +356,9 @@ class ConsumerLoop:
     async def _publish(self, outcome: BatchOutcome) -> None:
         await self.publisher.publish_batch(outcome.batch_no, outcome.outgoing)
         self.batches += 1
-        await self._commit_to_kafka(outcome.next_offsets)
+        self._uncommitted.update(outcome.next_offsets)
+        if time.monotonic() - self._last_kafka_commit >= KAFKA_COMMIT_INTERVAL_S:
+            await self._commit_to_kafka()
 
     async def _publish_in_order(self) -> None:
         while True:
@@ -376,8 +384,12 @@ class ConsumerLoop:
         if self.reload_state is not None:
             await retry_transient("reload service state", self.reload_state)
 
-    async def _commit_to_kafka(self, next_offsets: dict[tuple[str, int], int]) -> None:
+    async def _commit_to_kafka(self) -> None:
         """Informative only (rule 2): failure here is logged, never retried or fatal."""
+        next_offsets, self._uncommitted = self._uncommitted, {}
+        self._last_kafka_commit = time.monotonic()
+        if not next_offsets:
+            return
         try:
             await self.consumer.commit(
                 {TopicPartition(t, p): o for (t, p), o in next_offsets.items()}

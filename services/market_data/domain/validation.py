@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -94,9 +95,12 @@ INF = math.inf
 
 # gc=False: the structs hold only strings, numbers and a UUID, so they can be in no cycle;
 # untracked, a batch of them costs the cyclic garbage collector nothing.
+# symbol and ts are checked against _SYMBOL and _TICK_TIME in _fast, not by msgspec: its
+# pattern constraints cost ~0.7 us each per record, our own match ~0.35 us for the time and a
+# dict lookup for the (few, repeating) symbols.
 class _LeanTick(msgspec.Struct, frozen=True, gc=False):
-    symbol: Annotated[str, msgspec.Meta(pattern=_SYMBOL)]
-    ts: Annotated[str, msgspec.Meta(pattern=_TICK_TIME)]
+    symbol: str
+    ts: str
     price: Annotated[float, msgspec.Meta(gt=0.0)]
     size: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0
     trade_id: str | None = None
@@ -115,6 +119,9 @@ class _LeanTickEnvelope(msgspec.Struct, frozen=True, gc=False):
 
 
 _lean_decode = msgspec.json.Decoder(_LeanTickEnvelope).decode
+_tick_time_ok = re.compile(_TICK_TIME).match
+_symbol_ok = re.compile(_SYMBOL).match
+_symbol_verdicts: dict[str, bool] = {}
 _parse_time = datetime.fromisoformat
 
 
@@ -151,6 +158,14 @@ def _fast(raw: bytes) -> tuple[uuid.UUID, _LeanTick, datetime] | None:
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
     lean = env.payload
+    symbol_ok = _symbol_verdicts.get(lean.symbol)
+    if symbol_ok is None:
+        symbol_ok = _symbol_ok(lean.symbol) is not None
+        if len(_symbol_verdicts) >= _TIME_VERDICTS_MAX:
+            _symbol_verdicts.clear()
+        _symbol_verdicts[lean.symbol] = symbol_ok
+    if not symbol_ok or _tick_time_ok(lean.ts) is None:
+        return None
     # msgspec reads huge literals as inf ("1e400" is refused, but not every spelling is).
     if not (lean.price < INF and lean.size < INF):
         return None
