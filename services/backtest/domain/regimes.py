@@ -1,33 +1,30 @@
-"""Regime labels of every bar of a history, from the regime service's own models.
+"""Regime labels of every bar of a history, from the regime service's own tracker.
 
-The walk-forward tunes one parameter set per regime, so each bar needs a label. The model is
-the regime service's (services.regime.models): a 2-state Markov switching model fitted on the
-history's market returns (equal-weighted legs) or pair-spread changes, then the online
-Hamilton filter and the same hysteresis (ShiftDetector) that the live service publishes
-shifts with. The fit is deterministic (fixed seed, no random search). Filtering is causal
-given the parameters; the parameters are fitted once on the whole requested history, which
-is what a research labelling does (the live service refits on a schedule).
+The walk-forward tunes one parameter set per regime, so each bar needs a label, and a label
+may only use what was known at that bar, or the out-of-sample results would see the future.
+So the history is run through the regime service's ScopeTracker (services.regime.domain),
+bar by bar, exactly as the live service runs: scheduled refits on a trailing window, the
+online Hamilton filter in between, the same hysteresis (ShiftDetector) that publishes
+shifts. Pair-spread changes use a hedge ratio estimated on the trailing window, never on
+bars after the change. Bars before the first regime is established take that regime (they
+are the first split's in-sample warm-up).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
 
-from services.backtest.engine.spreads import ols_hedge
+from services.regime.domain import RefitPolicy, ScopeTracker, TrackerConfig
 from services.regime.models import (
     SCOPE_SPECS,
-    OnlineHamiltonFilter,
     RegimeScope,
-    ShiftDetector,
     ShiftDetectorSettings,
-    fit_regime_model,
     market_returns,
-    min_observations,
     regime_names,
-    spread_changes,
 )
 
 FloatArray = NDArray[np.float64]
@@ -42,8 +39,18 @@ class RegimeLabels:
     note: str | None = None
 
 
+# Quarterly refits on a three-year trailing window (the demo's schedule): warm-started, so a
+# 33-year daily history costs ~130 fits, not the live default's weekly ~1,700.
+LABEL_REFIT = RefitPolicy(every_bars=63, window_bars=756, min_bars=250)
+_ORIGIN = datetime(1970, 1, 1, tzinfo=UTC)  # the tracker only needs bar times in order
+
+
 def label_regimes(
-    prices_a: FloatArray, prices_b: FloatArray, source: str, settings: ShiftDetectorSettings
+    prices_a: FloatArray,
+    prices_b: FloatArray,
+    source: str,
+    settings: ShiftDetectorSettings,
+    refit: RefitPolicy = LABEL_REFIT,
 ) -> RegimeLabels:
     if source == "none":
         return RegimeLabels(None, source, ("all",), None)
@@ -52,29 +59,53 @@ def label_regimes(
     if scope is RegimeScope.MARKET:
         series = market_returns(np.column_stack([prices_a, prices_b]))
     else:
-        alpha, beta = ols_hedge(prices_a, prices_b)
-        series = spread_changes(prices_a - alpha - beta * prices_b)
-    if series.size < min_observations(spec):
+        series = trailing_hedge_spread_changes(prices_a, prices_b, refit.window_bars)
+    if series.size < refit.min_bars:
         return RegimeLabels(
             None, source, ("all",), None, f"{series.size} bars too few for a regime model"
         )
-    try:
-        model = fit_regime_model(series, spec, seed=0)
-        probabilities = OnlineHamiltonFilter(model).run(series)
-    except (RuntimeError, ValueError, FloatingPointError) as exc:
-        return RegimeLabels(None, source, ("all",), None, f"regime fit failed: {exc}")
-    detector = ShiftDetector(settings)
+    tracker = ScopeTracker(scope.value, TrackerConfig(scope, spec, refit, settings))
     current = np.full(series.size, -1, dtype=np.int64)
-    for i, row in enumerate(probabilities):
-        detector.update(None if np.isnan(row).any() else row)
-        regime = detector.current_regime
+    for i, value in enumerate(series):
+        step = tracker.observe(_ORIGIN + timedelta(days=i), float(value))
+        regime = None if step is None else step.regime
         current[i] = -1 if regime is None else regime
+    version = tracker.model.version if tracker.model is not None else None
     established = np.flatnonzero(current >= 0)
     if established.size == 0:
-        return RegimeLabels(None, source, ("all",), model.version, "no regime established")
-    # Bars before the first established regime take that regime: the history has to start
-    # somewhere, and those bars are in-sample warm-up of the first split anyway.
+        return RegimeLabels(None, source, ("all",), version, "no regime established")
     current[: established[0]] = current[established[0]]
     # series[i] is the change into bar i + 1; bar 0 takes the label of bar 1.
     labels = np.concatenate([current[:1], current])
-    return RegimeLabels(labels, source, regime_names(scope, spec), model.version)
+    return RegimeLabels(labels, source, regime_names(scope, spec), version)
+
+
+def trailing_hedge_spread_changes(
+    prices_a: FloatArray, prices_b: FloatArray, window: int
+) -> FloatArray:
+    """Change of the spread a - beta * b into each bar, beta by OLS on the `window` bars
+    before it (all bars before it while fewer): changes[i] is the change into bar i + 1.
+
+    The intercept cancels in a change. Vectorised with cumulative sums; the first change
+    (one bar of history) uses beta = 0.
+    """
+    a = np.asarray(prices_a, dtype=np.float64)
+    b = np.asarray(prices_b, dtype=np.float64)
+    n = a.size
+
+    def trailing(x: FloatArray) -> FloatArray:
+        c = np.concatenate([[0.0], np.cumsum(x)])
+        ends = np.arange(1, n)  # beta for the change into bar t uses bars [t - w, t)
+        starts = np.maximum(0, ends - window)
+        out: FloatArray = c[ends] - c[starts]
+        return out
+
+    counts = trailing(np.ones(n))
+    sum_a, sum_b = trailing(a), trailing(b)
+    sum_ab, sum_bb = trailing(a * b), trailing(b * b)
+    var_b = sum_bb - sum_b * sum_b / counts
+    cov_ab = sum_ab - sum_a * sum_b / counts
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beta = np.where(var_b > 1e-12 * np.maximum(sum_bb, 1.0), cov_ab / var_b, 0.0)
+    changes: FloatArray = np.diff(a) - beta * np.diff(b)
+    return changes
