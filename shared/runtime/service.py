@@ -205,8 +205,8 @@ class ServiceRunner:
             self.http_port = await http.start()
             log.info("%s serving HTTP on %s:%d", d.name, self.settings.http_host, self.http_port)
             register_endpoint(d.name, f"http://{self.settings.http_host}:{self.http_port}")
-            for job in d.background:
-                tasks.append(asyncio.create_task(job(ctx)))
+            background = [asyncio.create_task(job(ctx)) for job in d.background]
+            tasks.extend(background)
             if loop is not None and consumer is not None:
                 tune_gc_for_batches()
                 await retry_transient("start consumer", consumer.start, max_attempts=30)
@@ -219,6 +219,11 @@ class ServiceRunner:
                     raise t.exception()  # type: ignore[misc]
             if loop is not None:
                 loop.stop()
+            # Background jobs loop until cancelled, and each of their steps is one transaction
+            # plus the outbox: cancelling them loses nothing. Only the batch in hand gets the
+            # grace period (waiting on the jobs held every shutdown for the full 25 s).
+            for t in background:
+                t.cancel()
             _, pending = (
                 await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S) if tasks else (set(), set())
             )
