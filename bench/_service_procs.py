@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from shared.infra.ports import free_ports
+from titan.processes import ServiceProcesses
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI_NAMES = {"market_data": "market-data"}
 # SIGTERM lets a service finish and commit its batch in hand; 30 s is far more than a batch
 # takes here, after which the process is killed.
 STOP_TIMEOUT_S = 30.0
@@ -35,7 +32,10 @@ class ServiceProcs:
     kafka_bootstrap: str
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="titan-bench-")))
     ports: dict[str, int] = field(default_factory=dict)
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    processes: ServiceProcesses = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.processes = ServiceProcesses(self.log_dir)
 
     def start(self) -> None:
         self.ports = dict(zip(self.settings, free_ports(len(self.settings)), strict=True))
@@ -47,23 +47,16 @@ class ServiceProcs:
                 "TITAN_HTTP_PORT": str(self.ports[service]),
                 "PYTHONPATH": str(ROOT),
             }
-            log = (self.log_dir / f"{service}.log").open("ab")
-            self.procs[service] = subprocess.Popen(
-                [sys.executable, "-m", "titan.cli", "run", CLI_NAMES.get(service, service)],
-                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-            )  # fmt: skip
+            self.processes.start(service, env, cwd=ROOT)
 
     def check_alive(self) -> None:
-        for service, proc in self.procs.items():
-            if proc.poll() is not None:
-                tail = (self.log_dir / f"{service}.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{service} exited with {proc.returncode}:\n{tail}")
+        self.processes.check_alive()
 
     def reseeks(self, since: float = 0.0) -> list[tuple[float, str]]:
         """(time, message) of every assignment or fenced batch logged after `since`."""
         events: list[tuple[float, str]] = []
         for service in self.settings:
-            path = self.log_dir / f"{service}.log"
+            path = self.processes.log_path(service)
             if not path.exists():
                 continue
             for line in path.read_text(errors="replace").splitlines():
@@ -79,13 +72,4 @@ class ServiceProcs:
         return sorted(events)
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        self.processes.stop(STOP_TIMEOUT_S)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +21,7 @@ from shared.infra.postgres import ADMIN_USER, dsn_with, role_for
 from shared.infra.provision import ensure_database, ensure_schemas, secure_database
 from shared.infra.state import LocalInfra
 from shared.topics import all_topics
+from titan.processes import ServiceProcesses
 
 # Each service and the contract topics it consumes: "done" means every service's stored
 # offsets reached the end of each of its input topics.
@@ -33,7 +32,6 @@ SERVICE_INPUTS: dict[str, tuple[str, ...]] = {
     "signals": ("pairs.spreads.v1", "pairs.lifecycle.v1", "regime.shifts.v1", "params.v1"),
     "backtest": ("backtest.requests.v1", "pairs.lifecycle.v1"),
 }
-CLI_NAMES = {"market_data": "market-data"}
 
 
 @dataclass
@@ -44,7 +42,10 @@ class Pipeline:
     prefix: str = field(default_factory=lambda: f"demo{secrets.token_hex(3)}.")
     database: str = field(default_factory=lambda: f"titan_demo_{secrets.token_hex(4)}")
     extra_env: dict[str, str] = field(default_factory=dict)
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    processes: ServiceProcesses = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.processes = ServiceProcesses(self.log_dir)
 
     @property
     def bootstrap(self) -> str:
@@ -82,7 +83,6 @@ class Pipeline:
             await db.close()
 
     def start_services(self) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         for service in self.services:
             env = {
                 **os.environ,
@@ -92,29 +92,14 @@ class Pipeline:
                 "TITAN_HTTP_PORT": "0",
                 **{k: v for k, v in self.extra_env.items() if k not in os.environ},
             }
-            log = (self.log_dir / f"{service}.log").open("ab")
-            self.procs[service] = subprocess.Popen(
-                [sys.executable, "-m", "titan.cli", "run", CLI_NAMES.get(service, service)],
-                env=env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+            self.processes.start(service, env)
 
     def check_alive(self) -> None:
-        for service, proc in self.procs.items():
-            if proc.poll() is not None:
-                tail = (self.log_dir / f"{service}.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"{service} exited with {proc.returncode}:\n{tail}")
+        self.processes.check_alive()
 
     def stop_services(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
         # 60 s: each service finishes its batch in hand and commits before it exits.
-        deadline = time.monotonic() + 60
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        self.processes.stop(timeout_s=60.0)
 
     async def end_offsets(self, contract_topics: set[str]) -> dict[tuple[str, int], int]:
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap)

@@ -95,15 +95,7 @@ def fit_regime_model(
         )
         if warm is not None:
             params, llf, hess_inv = warm
-            raw = dict(zip(model.param_names, (float(v) for v in params), strict=True))
-            return FittedRegimeModel.from_raw_params(
-                spec,
-                raw,
-                llf=llf,
-                nobs=int(model.nobs),
-                data_sha256=data_fingerprint(endog),
-                hess_inv=hess_inv,
-            )
+            return _fitted(spec, model, endog, params, llf, hess_inv)
     kwargs: dict[str, Any] = {"disp": False, "maxiter": maxiter}
     if start_params is not None:
         kwargs["start_params"] = np.asarray(start_params, dtype=np.float64)
@@ -119,19 +111,31 @@ def fit_regime_model(
             result = model.fit(**kwargs)
     finally:
         np.random.set_state(state)
-    raw = dict(zip(model.param_names, (float(v) for v in result.params), strict=True))
     llf = float(result.llf)
     if not np.isfinite(llf):
         raise RuntimeError("regime model fit did not produce a finite log-likelihood")
     retvals = result.mle_retvals if isinstance(result.mle_retvals, dict) else {}
     curvature = retvals.get("Hinv")
+    metric = None if curvature is None else np.asarray(curvature, dtype=np.float64)
+    return _fitted(spec, model, endog, np.asarray(result.params), llf, metric)
+
+
+def _fitted(
+    spec: RegimeModelSpec,
+    model: MarkovRegression | MarkovAutoregression,
+    endog: FloatArray,
+    params: FloatArray,
+    llf: float,
+    hess_inv: FloatArray | None,
+) -> FittedRegimeModel:
+    raw = dict(zip(model.param_names, (float(v) for v in params), strict=True))
     return FittedRegimeModel.from_raw_params(
         spec,
         raw,
         llf=llf,
         nobs=int(model.nobs),
         data_sha256=data_fingerprint(endog),
-        hess_inv=None if curvature is None else np.asarray(curvature, dtype=np.float64),
+        hess_inv=hess_inv,
     )
 
 

@@ -1,0 +1,53 @@
+"""Services as child processes (`python -m titan.cli run <service>`), each logging to a file.
+
+Used by `titan demo` (titan/pipeline.py) and by the benchmarks that run the services as they
+are deployed: one process, one event loop each.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CLI_NAMES = {"market_data": "market-data"}
+LOG_TAIL_CHARS = 3000  # enough of a dead service's log to show its traceback
+
+
+@dataclass
+class ServiceProcesses:
+    log_dir: Path
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def log_path(self, service: str) -> Path:
+        return self.log_dir / f"{service}.log"
+
+    def start(self, service: str, env: dict[str, str], cwd: Path | None = None) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path(service).open("ab")
+        self.procs[service] = subprocess.Popen(
+            [sys.executable, "-m", "titan.cli", "run", CLI_NAMES.get(service, service)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
+        )  # fmt: skip
+
+    def check_alive(self) -> None:
+        """Raise with the tail of its log if any service has exited."""
+        for service, proc in self.procs.items():
+            if proc.poll() is not None:
+                tail = self.log_path(service).read_text(errors="replace")[-LOG_TAIL_CHARS:]
+                raise RuntimeError(f"{service} exited with {proc.returncode}:\n{tail}")
+
+    def stop(self, timeout_s: float) -> None:
+        """SIGTERM all (each finishes and commits its batch in hand), SIGKILL after timeout_s."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + timeout_s
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
