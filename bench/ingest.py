@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,13 +30,13 @@ from aiokafka import AIOKafkaConsumer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._infra import bench_infra  # noqa: E402
-from services.market_data.feeds.kafka_producer import produce_ticks  # noqa: E402
-from services.market_data.feeds.replay import FeedTick  # noqa: E402
-from shared.infra.kafka import ensure_topics  # noqa: E402
-from shared.infra.postgres import dsn_with  # noqa: E402
-from shared.infra.provision import ensure_database, ensure_schemas  # noqa: E402
-from shared.topics import all_topics  # noqa: E402
+from bench._infra import bench_infra
+from services.market_data.feeds.kafka_producer import produce_ticks
+from services.market_data.feeds.replay import FeedTick
+from shared.infra.kafka import ensure_topics
+from shared.infra.postgres import dsn_with
+from shared.infra.provision import ensure_database, ensure_schemas
+from shared.topics import all_topics
 
 
 def synthetic_ticks(n: int, n_symbols: int, seed: int = 1) -> list[FeedTick]:
@@ -55,7 +56,7 @@ def synthetic_ticks(n: int, n_symbols: int, seed: int = 1) -> list[FeedTick]:
             float(q),
             f"bench:{i}",
             "bench",
-        )  # fmt: skip
+        )
         for i, (s, t, p, q) in enumerate(zip(sym_idx, steps, prices, sizes, strict=True))
     ]
 
@@ -120,11 +121,11 @@ async def main() -> None:
         topic = names["market.ticks.v1"]
         t0 = time.perf_counter()
 
-        async def batches():  # type: ignore[no-untyped-def]
-            for i in range(0, len(ticks), 20_000):
-                yield ticks[i : i + 20_000]
+        async def batches(rows: list[FeedTick]) -> AsyncIterator[list[FeedTick]]:
+            for i in range(0, len(rows), 20_000):
+                yield rows[i : i + 20_000]
 
-        await produce_ticks(batches(), {"bootstrap_servers": bootstrap}, topic=topic)
+        await produce_ticks(batches(ticks), {"bootstrap_servers": bootstrap}, topic=topic)
         produce_s = time.perf_counter() - t0
         del ticks
 
@@ -139,7 +140,10 @@ async def main() -> None:
             "TITAN_HOME": tempfile.mkdtemp(prefix="titan-bench-home-"),
             "TITAN_LOG_LEVEL": "WARNING",
         }
-        proc = subprocess.Popen([sys.executable, "-m", "titan.cli", "run", "market-data"], env=env)
+        # Popen returns at once (the child is polled below): nothing blocks the loop here.
+        proc = subprocess.Popen(  # noqa: ASYNC220
+            [sys.executable, "-m", "titan.cli", "run", "market-data"], env=env
+        )
         ps = psutil.Process(proc.pid)
         peak_rss = 0
         first_at = None
