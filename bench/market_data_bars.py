@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from services.market_data.domain import AcceptedTick, BarAggregator, epoch_us
 from shared.events import derive_id

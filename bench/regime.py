@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
 from services.regime.models import (
     OnlineHamiltonFilter,
     RegimeModelSpec,

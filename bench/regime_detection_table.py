@@ -6,6 +6,10 @@ Prints a markdown table, then one JSON object (the rows) on the last line.
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from services.regime.models.detection_eval import detection_table, markdown_table, rows_as_dicts
 
