@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
+from services.pairs.engine.hedge import rolling_ols_hedge_ratio
 from services.regime.domain import RefitPolicy, ScopeTracker, TrackerConfig
 from services.regime.models import (
     SCOPE_SPECS,
@@ -86,26 +87,13 @@ def trailing_hedge_spread_changes(
     """Change of the spread a - beta * b into each bar, beta by OLS on the `window` bars
     before it (all bars before it while fewer): changes[i] is the change into bar i + 1.
 
-    The intercept cancels in a change. Vectorised with cumulative sums; the first change
-    (one bar of history) uses beta = 0.
+    The intercept cancels in a change. Where the bars before have no hedge ratio (a single
+    bar, a flat leg), beta is 0.
     """
     a = np.asarray(prices_a, dtype=np.float64)
     b = np.asarray(prices_b, dtype=np.float64)
-    n = a.size
-
-    def trailing(x: FloatArray) -> FloatArray:
-        c = np.concatenate([[0.0], np.cumsum(x)])
-        ends = np.arange(1, n)  # beta for the change into bar t uses bars [t - w, t)
-        starts = np.maximum(0, ends - window)
-        out: FloatArray = c[ends] - c[starts]
-        return out
-
-    counts = trailing(np.ones(n))
-    sum_a, sum_b = trailing(a), trailing(b)
-    sum_ab, sum_bb = trailing(a * b), trailing(b * b)
-    var_b = sum_bb - sum_b * sum_b / counts
-    cov_ab = sum_ab - sum_a * sum_b / counts
-    with np.errstate(divide="ignore", invalid="ignore"):
-        beta = np.where(var_b > 1e-12 * np.maximum(sum_bb, 1.0), cov_ab / var_b, 0.0)
+    # Row t of the expanding-then-rolling fit uses bars up to t: the change into t uses row t-1.
+    fitted = rolling_ols_hedge_ratio(a, b, window, expanding=True).hedge_ratio
+    beta = np.nan_to_num(fitted[:-1], nan=0.0)
     changes: FloatArray = np.diff(a) - beta * np.diff(b)
     return changes

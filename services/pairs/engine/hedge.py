@@ -58,14 +58,19 @@ def tls_hedge_ratio(y: ArrayLike, x: ArrayLike) -> HedgeFit:
     return HedgeFit(beta, np.asarray(ya.mean(axis=0) - beta * xa.mean(axis=0), dtype=np.float64))
 
 
-def rolling_ols_hedge_ratio(y: ArrayLike, x: ArrayLike, window: int) -> HedgeFit:
+def rolling_ols_hedge_ratio(
+    y: ArrayLike, x: ArrayLike, window: int, *, expanding: bool = False
+) -> HedgeFit:
     """OLS with constant on each trailing window of ``window`` bars (NaN before the first).
 
-    Row t uses bars t-window+1..t, as ``statsmodels.regression.rolling.RollingOLS``.
+    Row t uses bars t-window+1..t, as ``statsmodels.regression.rolling.RollingOLS``; with
+    ``expanding=True`` the rows before the first full window use every bar so far (from two
+    bars on), as ``RollingOLS(expanding=True)``, and ``window`` may exceed the history. Rows
+    whose hedge leg does not vary within the window have no hedge ratio: NaN.
     """
     ya, xa = _as_legs(y, x)
     t_len = ya.shape[0]
-    if not 3 <= window <= t_len:
+    if window < 3 or (not expanding and window > t_len):
         raise ValueError(f"window must be in 3..{t_len}, got {window}")
     # Centring first keeps the cumulative-sum differences well conditioned.
     ym = ya.mean(axis=0)
@@ -76,14 +81,25 @@ def rolling_ols_hedge_ratio(y: ArrayLike, x: ArrayLike, window: int) -> HedgeFit
     def window_sum(v: FloatArray) -> FloatArray:
         c = np.cumsum(v, axis=0)
         out = np.full_like(c, np.nan)
-        out[window - 1] = c[window - 1]
+        if expanding:
+            out[: min(window, t_len)] = c[: min(window, t_len)]
+        else:
+            out[window - 1] = c[window - 1]
         out[window:] = c[window:] - c[:-window]
         return out
 
+    bars: FloatArray | float = float(window)
+    if expanding:
+        bars = np.minimum(np.arange(1.0, t_len + 1.0), float(window))
+        bars = bars if ya.ndim == 1 else bars[:, None]
     sx = window_sum(xc)
     sy = window_sum(yc)
-    sxx = window_sum(xc * xc) - sx * sx / window
-    sxy = window_sum(xc * yc) - sx * sy / window
-    beta = sxy / sxx
-    intercept = (sy - beta * sx) / window + ym - beta * xm
+    sum_xx = window_sum(xc * xc)
+    sxx = sum_xx - sx * sx / bars
+    sxy = window_sum(xc * yc) - sx * sy / bars
+    # A flat hedge leg leaves only rounding noise in sxx: no slope to report.
+    flat = ~(sxx > 1e-12 * sum_xx)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beta = np.where(flat, np.nan, sxy / sxx)
+    intercept = (sy - beta * sx) / bars + ym - beta * xm
     return HedgeFit(np.asarray(beta, dtype=np.float64), np.asarray(intercept, dtype=np.float64))

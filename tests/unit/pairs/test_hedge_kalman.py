@@ -57,6 +57,32 @@ def test_rolling_ols_matches_statsmodels(legs: tuple[np.ndarray, np.ndarray]) ->
         rolling_ols_hedge_ratio(y, x, window=2)
 
 
+# statsmodels warns on its own two-bar rows (no residual degrees of freedom).
+@pytest.mark.filterwarnings("ignore:divide by zero encountered:RuntimeWarning")
+def test_expanding_rolling_ols_matches_statsmodels(legs: tuple[np.ndarray, np.ndarray]) -> None:
+    y, x = legs
+    fit = rolling_ols_hedge_ratio(y, x, window=60, expanding=True)
+    for j in range(2):
+        ref = RollingOLS(y[:, j], sm.add_constant(x[:, j]), window=60, expanding=True).fit()
+        np.testing.assert_allclose(
+            fit.hedge_ratio[:, j], ref.params[:, 1], rtol=1e-6, equal_nan=True
+        )
+        np.testing.assert_allclose(fit.intercept[:, j], ref.params[:, 0], rtol=1e-6, equal_nan=True)
+    # Longer than the history: every row expands.
+    whole = rolling_ols_hedge_ratio(y[:50, 0], x[:50, 0], window=60, expanding=True)
+    np.testing.assert_allclose(
+        whole.hedge_ratio, fit.hedge_ratio[:50, 0], rtol=1e-9, equal_nan=True
+    )
+
+
+def test_flat_hedge_leg_has_no_hedge_ratio() -> None:
+    x = np.array([5.0, 5.0, 5.0, 5.0, 6.0, 7.0])
+    y = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    fit = rolling_ols_hedge_ratio(y, x, window=3, expanding=True)
+    assert np.isnan(fit.hedge_ratio[:4]).all()
+    assert np.isfinite(fit.hedge_ratio[4:]).all()
+
+
 def _statespace_reference(
     x: np.ndarray, y: np.ndarray, q: np.ndarray, r: float, a0: np.ndarray, p0: np.ndarray
 ) -> Any:
