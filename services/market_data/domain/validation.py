@@ -121,14 +121,22 @@ class _LeanTickEnvelope(msgspec.Struct, frozen=True, gc=False):
 _lean_decode = msgspec.json.Decoder(_LeanTickEnvelope).decode
 _tick_time_ok = re.compile(_TICK_TIME).match
 _symbol_ok = re.compile(_SYMBOL).match
-_symbol_verdicts: dict[str, bool] = {}
 _parse_time = datetime.fromisoformat
 
 
 _as_datetime = msgspec.json.Decoder(datetime).decode
-# Verdicts on envelope times by text: a producer stamps many records with one produced_at.
+# Verdicts by text, for texts that repeat across records: symbols, and envelope times (a
+# producer stamps many records with one produced_at). Bounded: cleared when full.
 _time_verdicts: dict[str, bool] = {}
-_TIME_VERDICTS_MAX = 4096
+_symbol_verdicts: dict[str, bool] = {}
+_VERDICTS_MAX = 4096
+
+
+def _remember(verdicts: dict[str, bool], text: str, verdict: bool) -> bool:
+    if len(verdicts) >= _VERDICTS_MAX:
+        verdicts.clear()
+    verdicts[text] = verdict
+    return verdict
 
 
 def _envelope_time_ok(text: str) -> bool:
@@ -145,9 +153,7 @@ def _envelope_time_ok(text: str) -> bool:
             verdict = True
         except (msgspec.ValidationError, msgspec.DecodeError, OverflowError, ValueError):
             verdict = False
-        if len(_time_verdicts) >= _TIME_VERDICTS_MAX:
-            _time_verdicts.clear()
-        _time_verdicts[text] = verdict
+        _remember(_time_verdicts, text, verdict)
     return verdict
 
 
@@ -160,10 +166,7 @@ def _fast(raw: bytes) -> tuple[uuid.UUID, _LeanTick, datetime] | None:
     lean = env.payload
     symbol_ok = _symbol_verdicts.get(lean.symbol)
     if symbol_ok is None:
-        symbol_ok = _symbol_ok(lean.symbol) is not None
-        if len(_symbol_verdicts) >= _TIME_VERDICTS_MAX:
-            _symbol_verdicts.clear()
-        _symbol_verdicts[lean.symbol] = symbol_ok
+        symbol_ok = _remember(_symbol_verdicts, lean.symbol, _symbol_ok(lean.symbol) is not None)
     if not symbol_ok or _tick_time_ok(lean.ts) is None:
         return None
     # msgspec reads huge literals as inf ("1e400" is refused, but not every spelling is).
