@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ from shared.infra.kafka import ensure_topics
 from shared.infra.postgres import dsn_with
 from shared.infra.provision import ensure_database, ensure_schemas
 from shared.topics import all_topics
+from titan.processes import spawn_service
 
 
 def synthetic_ticks(n: int, n_symbols: int, seed: int = 1) -> list[FeedTick]:
@@ -141,13 +141,12 @@ async def main() -> None:
             "TITAN_KAFKA_BOOTSTRAP": bootstrap,
             "TITAN_TOPIC_PREFIX": prefix,
             "TITAN_BAR_INTERVALS": "1m,1h,1d",
-            "TITAN_HOME": tempfile.mkdtemp(prefix="titan-bench-home-"),
+            "TITAN_HOME": (home := tempfile.mkdtemp(prefix="titan-bench-home-")),
             "TITAN_LOG_LEVEL": "WARNING",
         }
+        log_path = Path(home) / "market_data.log"
         # Popen returns at once (the child is polled below): nothing blocks the loop here.
-        proc = subprocess.Popen(  # noqa: ASYNC220
-            [sys.executable, "-m", "titan.cli", "run", "market-data"], env=env
-        )
+        proc = spawn_service("market_data", env, log_path)
         ps = psutil.Process(proc.pid)
         peak_rss = 0
         first_at = None
@@ -163,7 +162,8 @@ async def main() -> None:
                 done_at = time.perf_counter()
                 break
             if proc.poll() is not None:
-                raise SystemExit(f"market_data exited with {proc.returncode}")
+                tail = log_path.read_text(errors="replace")[-3000:]
+                raise SystemExit(f"market_data exited with {proc.returncode}:\n{tail}")
             await asyncio.sleep(0.05)
         proc.terminate()
         proc.wait(timeout=60)

@@ -16,6 +16,19 @@ CLI_NAMES = {"market_data": "market-data"}
 LOG_TAIL_CHARS = 3000  # enough of a dead service's log to show its traceback
 
 
+def spawn_service(
+    service: str, env: dict[str, str], log_path: Path, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`python -m titan.cli run <service>` with stdout and stderr appended to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    # The child keeps its own copy of the descriptor; ours is closed right away.
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "titan.cli", "run", CLI_NAMES.get(service, service)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
+        )  # fmt: skip
+
+
 @dataclass
 class ServiceProcesses:
     log_dir: Path
@@ -25,12 +38,7 @@ class ServiceProcesses:
         return self.log_dir / f"{service}.log"
 
     def start(self, service: str, env: dict[str, str], cwd: Path | None = None) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_path(service).open("ab")
-        self.procs[service] = subprocess.Popen(
-            [sys.executable, "-m", "titan.cli", "run", CLI_NAMES.get(service, service)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
-        )  # fmt: skip
+        self.procs[service] = spawn_service(service, env, self.log_path(service), cwd)
 
     def check_alive(self) -> None:
         """Raise with the tail of its log if any service has exited."""

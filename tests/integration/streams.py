@@ -13,7 +13,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.runtime.service import ServiceDefinition, ServiceRunner
 from shared.settings import KafkaSettings, ServiceSettings
+from titan.processes import spawn_service
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -163,14 +163,7 @@ class ServiceProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "titan.cli", "run", self.service],
-            env=self.env,
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        self.proc = spawn_service(self.service, self.env, self.log_path, cwd=REPO)
 
     def kill(self) -> None:
         assert self.proc is not None
