@@ -246,13 +246,19 @@ class ServiceRunner:
             await pool.close()
 
 
-def run_forever(runner: ServiceRunner) -> int:
-    """Run a service until SIGTERM/SIGINT; exit code 0 after a clean shutdown."""
+def run_forever(runner: ServiceRunner, stop_requested: Callable[[], bool] = lambda: False) -> int:
+    """Run a service until SIGTERM/SIGINT; exit code 0 after a clean shutdown.
+
+    `stop_requested` says whether a stop signal arrived before the loop's handlers were
+    installed; it is read after they are, so no signal falls between the two."""
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runner.request_stop)
+        if stop_requested():
+            log.info("Stop requested before start-up; exiting")
+            return
         await runner.run()
 
     asyncio.run(main())

@@ -134,6 +134,24 @@ async def wait_consumed(
     raise AssertionError(f"not consumed in {timeout_s}s: stored {last}, wanted {wanted}")
 
 
+async def wait_outbox_sent(dsn: str, schema: str, timeout_s: float = 60.0) -> None:
+    """Until the service's outbox has no unsent rows: a batch committed just before a
+    SIGKILL is published by the next process's relay, so comparing topics before this
+    would race it."""
+    deadline = time.monotonic() + timeout_s
+    unsent = -1
+    while time.monotonic() < deadline:
+        conn = await asyncpg.connect(dsn, server_settings={"search_path": schema})
+        try:
+            unsent = await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        finally:
+            await conn.close()
+        if unsent == 0:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{unsent} outbox rows still unsent after {timeout_s}s")
+
+
 @contextlib.asynccontextmanager
 async def running_service(
     definition: ServiceDefinition, settings: ServiceSettings, kafka: KafkaSettings

@@ -25,6 +25,7 @@ from tests.integration.streams import (
     read_topic,
     running_service,
     wait_consumed,
+    wait_outbox_sent,
 )
 from tests.unit.pairs_service.synthetic import interleave, planted_universe, streams
 
@@ -219,7 +220,7 @@ async def test_sigkill_mid_stream_equals_a_clean_run(
     proc.start()
     try:
         await wait_consumed(faulty_dsn, "pairs", ends, timeout_s=180)
-        await asyncio.sleep(1.0)  # let the relay publish the last batch
+        await wait_outbox_sent(faulty_dsn, "pairs")
     finally:
         assert proc.terminate() == 0, (tmp_path / "pairs.log").read_text()[-3000:]
     assert kills == 3

@@ -37,6 +37,7 @@ from tests.integration.streams import (
     read_topic,
     running_service,
     wait_consumed,
+    wait_outbox_sent,
 )
 from tests.unit.regime._data import sp500_index
 from tests.unit.regime_service.builders import bar_envelope
@@ -257,6 +258,7 @@ async def test_sigkill_mid_stream_gives_the_same_shifts(
     proc.start()
     try:
         await wait_consumed(dsn, "regime", ends, timeout_s=120)
+        await wait_outbox_sent(dsn, "regime")
     finally:
         assert proc.terminate() == 0, log_path.read_text()[-3000:]
     records = await read_topic(kafka_bootstrap, topics[SHIFTS])

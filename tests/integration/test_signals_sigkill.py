@@ -15,7 +15,12 @@ import asyncpg
 import pytest
 
 from services.signals.bootstrap import SignalsSettings, make_engine
-from tests.integration.streams import ServiceProcess, end_offsets, wait_consumed
+from tests.integration.streams import (
+    ServiceProcess,
+    end_offsets,
+    wait_consumed,
+    wait_outbox_sent,
+)
 from tests.integration.test_signals_service import (
     CONTROL_TOPICS,
     INPUT_TOPICS,
@@ -96,8 +101,7 @@ async def test_kill_9_several_times_gives_the_clean_result(
             service.start()
         ends = await end_offsets(kafka_bootstrap, [topics.prefix + t for t in INPUT_TOPICS])
         await wait_consumed(dsn, "signals", ends, 180)
-        # Let the relay publish whatever the last kill left unsent in the outbox.
-        await asyncio.sleep(1.0)
+        await wait_outbox_sent(dsn, "signals")
         assert service.terminate() == 0
     finally:
         if service.alive():

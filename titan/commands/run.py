@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 
 SERVICES = {
     "market-data": "services.market_data.bootstrap",
@@ -22,7 +23,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(func=_run)
 
 
+class _StopBeforeStart:
+    """Remembers a SIGTERM/SIGINT that arrives while the service is still importing and
+    configuring (a second or more: pandas, statsmodels). Without it the signal's default
+    action kills the process (exit -15), which an orchestrator stopping a pod that is still
+    starting, or a test stopping a service it just restarted, must not see."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._remember)
+
+    def _remember(self, signum: int, frame: object) -> None:
+        self.requested = True
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
 def _run(args: argparse.Namespace) -> int:
+    stop_before_start = _StopBeforeStart()  # first, before the heavy imports below
     from shared.logging import configure_logging
     from shared.runtime.config import resolve_config
     from shared.runtime.service import ServiceRunner, run_forever
@@ -32,4 +52,4 @@ def _run(args: argparse.Namespace) -> int:
     settings, kafka = resolve_config(definition.name, module.SETTINGS)
     configure_logging(definition.name, settings.log_level)
     runner = ServiceRunner(definition, settings, kafka)
-    return run_forever(runner)
+    return run_forever(runner, stop_before_start)
