@@ -3,7 +3,8 @@
 Start-up order: settings (validated) -> pool -> migrations -> producer -> relay of unsent
 outbox rows -> service hook (load state) -> HTTP -> consumer. Shutdown on SIGTERM/SIGINT:
 stop fetching, finish and commit the batch in hand, publish it, then close consumer,
-producer, HTTP and pool, in that order.
+producer, HTTP and pool, in that order. SIGUSR1 logs the stack of every asyncio task (what a
+service that stopped making progress is waiting on), and the service carries on.
 """
 
 from __future__ import annotations
@@ -246,6 +247,17 @@ class ServiceRunner:
             await pool.close()
 
 
+def log_task_stacks() -> None:
+    """Log where every asyncio task of this loop is suspended (one record per task)."""
+    for task in asyncio.all_tasks():
+        frames = task.get_stack()
+        where = " <- ".join(
+            f"{f.f_code.co_name} ({Path(f.f_code.co_filename).name}:{f.f_lineno})"
+            for f in reversed(frames)
+        )
+        log.warning("task %s: %s", task.get_name(), where or "(no frames)")
+
+
 def run_forever(runner: ServiceRunner, stop_requested: Callable[[], bool] = lambda: False) -> int:
     """Run a service until SIGTERM/SIGINT; exit code 0 after a clean shutdown.
 
@@ -256,6 +268,7 @@ def run_forever(runner: ServiceRunner, stop_requested: Callable[[], bool] = lamb
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runner.request_stop)
+        loop.add_signal_handler(signal.SIGUSR1, log_task_stacks)
         if stop_requested():
             log.info("Stop requested before start-up; exiting")
             return

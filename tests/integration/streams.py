@@ -196,6 +196,42 @@ class ServiceProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    async def diagnosis(self, dsn: str) -> str:
+        """The service's asyncio task stacks (SIGUSR1 logs them) and its database sessions."""
+        if self.alive():
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGUSR1)
+            await asyncio.sleep(1.0)  # the loop logs the stacks at its next turn
+        sessions: list[str] = []
+        with contextlib.suppress(OSError, asyncpg.PostgresError):
+            conn = await asyncpg.connect(dsn)
+            try:
+                rows = await conn.fetch(
+                    """SELECT pid, state, wait_event_type, wait_event, xact_start,
+                              left(query, 160) AS query
+                       FROM pg_stat_activity
+                       WHERE datname = current_database() AND pid <> pg_backend_pid()"""
+                )
+            finally:
+                await conn.close()
+            sessions = [str(dict(r)) for r in rows]
+        log_tail = self.log_path.read_text(errors="replace")[-6000:]
+        return "database sessions:\n" + "\n".join(sessions) + "\nservice log:\n" + log_tail
+
+
+async def wait_consumed_by(
+    proc: ServiceProcess,
+    dsn: str,
+    schema: str,
+    ends: dict[tuple[str, int], int],
+    timeout_s: float,
+) -> None:
+    """wait_consumed for a service in a child process; a timeout says what it waited on."""
+    try:
+        await wait_consumed(dsn, schema, ends, timeout_s)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{await proc.diagnosis(dsn)}") from None
+
 
 async def stored_progress(dsn: str, schema: str) -> int:
     """Sum of the service's stored next offsets (0 before its tables exist)."""

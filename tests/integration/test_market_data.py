@@ -34,6 +34,7 @@ from tests.integration.streams import (
     read_topic,
     running_service,
     wait_consumed,
+    wait_consumed_by,
     wait_outbox_sent,
 )
 
@@ -166,7 +167,7 @@ async def test_sigkill_five_times_during_a_replay_changes_nothing(
     assert progress < sum(ends.values()), "the replay finished before the fifth kill"
     proc.start()
     try:
-        await wait_consumed(faulty_dsn, "market_data", ends, timeout_s=240)
+        await wait_consumed_by(proc, faulty_dsn, "market_data", ends, timeout_s=240)
         await wait_outbox_sent(faulty_dsn, "market_data")
     finally:
         assert proc.terminate() == 0, (tmp_path / "market-data.log").read_text()[-3000:]

@@ -25,6 +25,7 @@ from tests.integration.streams import (
     read_topic,
     running_service,
     wait_consumed,
+    wait_consumed_by,
     wait_outbox_sent,
 )
 from tests.unit.pairs_service.synthetic import interleave, planted_universe, streams
@@ -219,7 +220,7 @@ async def test_sigkill_mid_stream_equals_a_clean_run(
         kills += 1
     proc.start()
     try:
-        await wait_consumed(faulty_dsn, "pairs", ends, timeout_s=180)
+        await wait_consumed_by(proc, faulty_dsn, "pairs", ends, timeout_s=180)
         await wait_outbox_sent(faulty_dsn, "pairs")
     finally:
         assert proc.terminate() == 0, (tmp_path / "pairs.log").read_text()[-3000:]

@@ -37,6 +37,7 @@ from tests.integration.streams import (
     read_topic,
     running_service,
     wait_consumed,
+    wait_consumed_by,
     wait_outbox_sent,
 )
 from tests.unit.regime._data import sp500_index
@@ -257,7 +258,7 @@ async def test_sigkill_mid_stream_gives_the_same_shifts(
     assert progress < sum(ends.values()), "the stream was consumed before the last kill"
     proc.start()
     try:
-        await wait_consumed(dsn, "regime", ends, timeout_s=120)
+        await wait_consumed_by(proc, dsn, "regime", ends, timeout_s=120)
         await wait_outbox_sent(dsn, "regime")
     finally:
         assert proc.terminate() == 0, log_path.read_text()[-3000:]

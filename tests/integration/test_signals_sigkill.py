@@ -19,6 +19,7 @@ from tests.integration.streams import (
     ServiceProcess,
     end_offsets,
     wait_consumed,
+    wait_consumed_by,
     wait_outbox_sent,
 )
 from tests.integration.test_signals_service import (
@@ -100,7 +101,7 @@ async def test_kill_9_several_times_gives_the_clean_result(
             kills += 1
             service.start()
         ends = await end_offsets(kafka_bootstrap, [topics.prefix + t for t in INPUT_TOPICS])
-        await wait_consumed(dsn, "signals", ends, 180)
+        await wait_consumed_by(service, dsn, "signals", ends, 180)
         await wait_outbox_sent(dsn, "signals")
         assert service.terminate() == 0
     finally:

@@ -1,12 +1,18 @@
-"""`titan run SERVICE` stopped while it is still starting exits cleanly (code 0)."""
+"""`titan run SERVICE`: a stop while it is still starting exits cleanly (code 0); SIGUSR1's
+dump of where each asyncio task waits."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import signal
 import time
 from pathlib import Path
 
+import pytest
+
+from shared.runtime.service import log_task_stacks
 from titan.processes import spawn_service
 
 SIGTERM_BIT = 1 << (signal.SIGTERM - 1)  # its bit in /proc/<pid>/status' SigCgt mask
@@ -43,3 +49,22 @@ def test_sigterm_during_start_up_exits_zero(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
     assert "Stop requested before start-up" in log_path.read_text()
+
+
+def test_task_stacks_name_where_each_task_waits(caplog: pytest.LogCaptureFixture) -> None:
+    async def waiting_for_the_database() -> None:
+        await asyncio.sleep(60)
+
+    async def main() -> None:
+        task = asyncio.create_task(waiting_for_the_database(), name="batch-in-flight")
+        await asyncio.sleep(0)
+        log_task_stacks()
+        task.cancel()
+
+    with caplog.at_level(logging.WARNING, logger="shared.runtime.service"):
+        asyncio.run(main())
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(
+        "batch-in-flight" in line and "waiting_for_the_database (test_run_command.py:" in line
+        for line in lines
+    ), lines
