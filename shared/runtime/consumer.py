@@ -88,6 +88,22 @@ class _OpenTransaction:
     batch_no: int
 
 
+def fetch_behind_stored(
+    fetched: dict[TopicPartition, list[Any]], stored: dict[tuple[str, int], int | None]
+) -> tuple[TopicPartition, int, int] | None:
+    """A partition whose fetched records start below its stored next offset (records already
+    applied), with both offsets; None if there is none. Seeks are generation-checked, so
+    this should never happen; if it does (a client bug, a position reset we did not see),
+    the batch is dropped rather than applied twice, and its smaller next offset never
+    reaches the table. Starting above is fine: compaction and transaction markers leave gaps.
+    """
+    for tp, messages in fetched.items():
+        next_offset = stored.get((tp.topic, tp.partition))
+        if messages and next_offset is not None and messages[0].offset < next_offset:
+            return tp, messages[0].offset, next_offset
+    return None
+
+
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, loop: ConsumerLoop) -> None:
         self.loop = loop
@@ -193,7 +209,7 @@ class ConsumerLoop:
                     task, in_flight = in_flight, None
                     await task
                 if prepared is not None:
-                    if generation != self.generation:
+                    if generation != self.generation or self._behind_stored(fetched):
                         # Seeked since the fetch began: what it returned may come from before
                         # the seek. Drop it and resume from the stored offsets.
                         await self.seek_to_stored(list(self.consumer.assignment()))
@@ -277,6 +293,15 @@ class ConsumerLoop:
             raise
         finally:
             await self.pool.release(opened.conn)
+
+    def _behind_stored(self, fetched: dict[TopicPartition, list[Any]]) -> bool:
+        stale = fetch_behind_stored(fetched, self.expected)
+        if stale is None:
+            return False
+        tp, first, stored = stale
+        log.warning("fetched %s from offset %d but %d is stored; re-seeking", tp, first, stored)
+        self.metrics.stale_fetches.inc()
+        return True
 
     def _prepare(self, fetched: dict[TopicPartition, list[Any]]) -> PreparedBatch:
         by_topic: dict[str, list[Any]] = {}

@@ -61,6 +61,11 @@ class RuntimeMetrics:
             "Batches rolled back because another consumer moved the stored offsets",
             registry=self.registry,
         )
+        self.stale_fetches = Counter(
+            "titan_stale_fetches",
+            "Fetched batches dropped because they started below the stored offsets",
+            registry=self.registry,
+        )
         self.info = Gauge(
             "titan_service_info", "Service identity", ["service"], registry=self.registry
         )

@@ -51,7 +51,8 @@ class RuntimeStore:
         next_offsets: dict[tuple[str, int], int],
         expected: dict[tuple[str, int], int | None],
     ) -> None:
-        """Upsert next offsets, only where the stored value is still the one we started from.
+        """Upsert next offsets, only where the stored value is still the one we started from
+        and the new one is ahead of it (stored offsets never move backwards).
 
         `expected[tp]` is None when no row existed at assignment; a row appearing meanwhile
         (a concurrent consumer) makes the insert conflict and fences us.
@@ -72,6 +73,7 @@ class RuntimeStore:
              WHERE o.next_offset = (
                    SELECT i.expected FROM input i
                     WHERE i.topic = EXCLUDED.topic AND i.partition = EXCLUDED.partition)
+               AND EXCLUDED.next_offset > o.next_offset
             RETURNING o.topic, o.partition
             """,
             self.group_id,

@@ -52,6 +52,26 @@ async def test_a_stale_consumer_is_fenced_and_changes_nothing(
         await pool.close()
 
 
+async def test_stored_offsets_never_move_backwards(
+    fresh_database: Callable[[str], Awaitable[str]],
+) -> None:
+    """A batch of records from before the stored offset (a stale fetch) whose consumer
+    still expects the right stored value is fenced, not stored."""
+    pool = await _pool(fresh_database)
+    store = RuntimeStore("titan-market_data")
+    try:
+        async with pool.acquire() as conn:
+            async with conn.transaction():
+                await store.store_offsets(conn, {TP: 90}, {TP: None})
+            for stale in (30, 90):
+                with pytest.raises(OffsetsFenced):
+                    async with conn.transaction():
+                        await store.store_offsets(conn, {TP: stale}, {TP: 90})
+            assert await store.load_offsets(conn, [TP]) == {TP: 90}
+    finally:
+        await pool.close()
+
+
 async def test_fenced_batch_rolls_back_its_outbox_rows_and_unsent_rows_come_in_batch_order(
     fresh_database: Callable[[str], Awaitable[str]],
 ) -> None:
