@@ -15,7 +15,15 @@ from shared.infra.state import load_local_infra
 async def bench_infra() -> AsyncIterator[tuple[str, str]]:
     """(kafka bootstrap, admin DSN)."""
     infra = load_local_infra()
-    if infra is not None and infra.kafka_bootstrap and infra.admin_dsn:
+    # A state file outlives its servers (a reboot, `kill`): use it only while both run.
+    running = infra.running() if infra is not None else {}
+    if (
+        infra is not None
+        and infra.kafka_bootstrap
+        and infra.admin_dsn
+        and running.get("kafka")
+        and running.get("postgres")
+    ):
         yield infra.kafka_bootstrap, infra.admin_dsn
         return
     home = Path(tempfile.mkdtemp(prefix="titan-bench-"))
