@@ -42,6 +42,7 @@ _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _COPY_TRAILER = struct.pack(">h", -1)
 # timestamptz travels as microseconds since 2000-01-01 UTC.
 _PG_EPOCH_US = 946_684_800_000_000
+_LOW_64 = (1 << 64) - 1
 # One compiled row layout per (symbol, trade_id, source) byte lengths; trade_id -1 = NULL.
 _row_layouts: dict[tuple[int, int, int], struct.Struct] = {}
 
@@ -49,8 +50,9 @@ _row_layouts: dict[tuple[int, int, int], struct.Struct] = {}
 def _row_layout(key: tuple[int, int, int]) -> struct.Struct:
     symbol_len, trade_id_len, source_len = key
     trade_id = "i" if trade_id_len < 0 else f"i{trade_id_len}s"
-    # 7 fields, each a length then its bytes: uuid, symbol, ts, price, size, trade_id, source.
-    layout = struct.Struct(f">hi16si{symbol_len}siqidid{trade_id}i{source_len}s")
+    # 7 fields, each a length then its bytes: uuid (its 128-bit int as two halves: UUID.bytes
+    # is a Python property), symbol, ts, price, size, trade_id, source.
+    layout = struct.Struct(f">hiQQi{symbol_len}siqidid{trade_id}i{source_len}s")
     if len(_row_layouts) < 4096:
         _row_layouts[key] = layout
     return layout
@@ -67,6 +69,7 @@ def tick_copy_payload(ticks: Sequence[AcceptedTick]) -> bytes:
     append = parts.append
     layouts = _row_layouts
     for tick in ticks:
+        ident = tick.event_id.int
         symbol = tick.symbol.encode()
         source = tick.source.encode()
         trade_id = tick.trade_id
@@ -74,7 +77,7 @@ def tick_copy_payload(ticks: Sequence[AcceptedTick]) -> bytes:
             key = (len(symbol), -1, len(source))
             layout = layouts.get(key) or _row_layout(key)
             row = layout.pack(
-                7, 16, tick.event_id.bytes, key[0], symbol, 8, tick.ts_us - _PG_EPOCH_US,
+                7, 16, ident >> 64, ident & _LOW_64, key[0], symbol, 8, tick.ts_us - _PG_EPOCH_US,
                 8, tick.price, 8, tick.size, -1, key[2], source,
             )  # fmt: skip
         else:
@@ -82,7 +85,7 @@ def tick_copy_payload(ticks: Sequence[AcceptedTick]) -> bytes:
             key = (len(symbol), len(trade), len(source))
             layout = layouts.get(key) or _row_layout(key)
             row = layout.pack(
-                7, 16, tick.event_id.bytes, key[0], symbol, 8, tick.ts_us - _PG_EPOCH_US,
+                7, 16, ident >> 64, ident & _LOW_64, key[0], symbol, 8, tick.ts_us - _PG_EPOCH_US,
                 8, tick.price, 8, tick.size, key[1], trade, key[2], source,
             )  # fmt: skip
         append(row)

@@ -70,6 +70,11 @@ class AcceptedTick(NamedTuple):
     source: str
 
 
+# A NamedTuple's generated __new__ is a Python function (~0.4 us a call); tuple.__new__ builds
+# the same AcceptedTick from a plain tuple in less than half that, once per tick.
+_new_tick = tuple.__new__
+
+
 class Rejection(NamedTuple):
     position: int  # index of the record in the batch passed to decode_ticks
     reason: str
@@ -257,7 +262,10 @@ def decode_ticks(
                 rejected.append(Rejection(index, _jump_reason(symbol, price, last, max_jump)))
                 continue
             prices[symbol] = price
-        append(AcceptedTick(event_id, symbol, ts, epoch_us(ts), price, size, trade_id, source))
+        ts_us = (ts - EPOCH) // ONE_MICROSECOND  # epoch_us, inlined: once per tick
+        append(
+            _new_tick(AcceptedTick, (event_id, symbol, ts, ts_us, price, size, trade_id, source))
+        )
     return accepted, rejected
 
 
