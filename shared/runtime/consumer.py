@@ -210,8 +210,9 @@ class ConsumerLoop:
                     await task
                 if prepared is not None:
                     if generation != self.generation or self._behind_stored(fetched):
-                        # Seeked since the fetch began: what it returned may come from before
-                        # the seek. Drop it and resume from the stored offsets.
+                        # Seeked since the fetch began (what it returned may come from before
+                        # the seek), or it starts below the stored offsets: drop it and
+                        # resume from the stored offsets.
                         await self.seek_to_stored(list(self.consumer.assignment()))
                     else:
                         in_flight = asyncio.create_task(self._handle_prepared(prepared))
