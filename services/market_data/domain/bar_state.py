@@ -18,6 +18,8 @@ from services.market_data.domain.validation import AcceptedTick
 from shared.events import Bar, bar_id
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NEVER = 1 << 62  # an epoch-microsecond time later than any trade
+BEFORE_ALL = -NEVER
 Interval = Literal["1m", "1h", "1d"]
 
 

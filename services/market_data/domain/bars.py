@@ -33,13 +33,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from services.market_data.domain.bar_state import BarChanges, BarRow, LateTick, MutableBar
+from services.market_data.domain.bar_state import (
+    BEFORE_ALL,
+    NEVER,
+    BarChanges,
+    BarRow,
+    LateTick,
+    MutableBar,
+)
+from services.market_data.domain.bars_in_order import apply_in_order
 from services.market_data.domain.validation import AcceptedTick, epoch_us
 from shared.clock import Clock
 from shared.events.market import INTERVAL_SECONDS, Bar
 
-NEVER = 1 << 62  # an epoch-microsecond time later than any trade
-BEFORE_ALL = -NEVER
 DEFAULT_GRACE = timedelta(minutes=5)
 
 
@@ -103,7 +109,15 @@ class BarAggregator:
         self._symbols: dict[str, _SymbolBars] = {}
 
     def apply(self, ticks: Sequence[AcceptedTick]) -> BarChanges:
-        """Add new trades (never seen before) in arrival order; see the module docstring."""
+        """Add new trades (never seen before) in arrival order; see the module docstring.
+
+        A large batch in time order per symbol takes the vectorised path (bars_in_order.py),
+        which gives the same result; any other batch takes the loop."""
+        changes = apply_in_order(self, ticks)
+        return changes if changes is not None else self.apply_each(ticks)
+
+    def apply_each(self, ticks: Sequence[AcceptedTick]) -> BarChanges:
+        """`apply` as a loop over the trades: exact for any order (and the vector path's oracle)."""
         changes = BarChanges()
         touched: dict[MutableBar, None] = {}
         publish, late, marks = changes.publish, changes.late, changes.watermarks
