@@ -27,6 +27,11 @@ def from_epoch_us(ts_us: int) -> datetime:
     return EPOCH + timedelta(microseconds=ts_us)
 
 
+def earliest_end(per_interval: list[dict[int, MutableBar]]) -> int:
+    """The earliest end among the bars of one symbol's intervals (NEVER when there are none)."""
+    return min((bar.end for bars in per_interval for bar in bars.values()), default=NEVER)
+
+
 class BarRow(NamedTuple):
     """One bar as stored: its OHLCV plus the accumulators and the publication state."""
 

@@ -40,6 +40,7 @@ from services.market_data.domain.bar_state import (
     BarRow,
     LateTick,
     MutableBar,
+    earliest_end,
 )
 from services.market_data.domain.bars_in_order import apply_in_order
 from services.market_data.domain.validation import AcceptedTick, epoch_us
@@ -189,7 +190,7 @@ class BarAggregator:
             due = sorted(s for s, bar in state.open[i].items() if bar.end <= watermark)
             for start in due:
                 self._close_one(state, i, start, grace, touched, publish)
-        state.next_close = _earliest_end(state.open)
+        state.next_close = earliest_end(state.open)
 
     def _close_one(
         self,
@@ -231,7 +232,7 @@ class BarAggregator:
                 due = sorted(s for s, bar in state.open[i].items() if bar.end + grace < now)
                 for start in due:
                     self._close_one(state, i, start, grace, touched, publish)
-            state.next_close = _earliest_end(state.open)
+            state.next_close = earliest_end(state.open)
         changes.upserts = [bar.to_row() for bar in touched]
         return changes
 
@@ -272,7 +273,3 @@ class BarAggregator:
                 owner.open[i][row.start_us] = bar
                 owner.next_close = min(owner.next_close, row.end_us)
         return agg
-
-
-def _earliest_end(per_interval: list[dict[int, MutableBar]]) -> int:
-    return min((bar.end for bars in per_interval for bar in bars.values()), default=NEVER)

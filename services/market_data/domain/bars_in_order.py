@@ -28,8 +28,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from services.market_data.domain.bar_state import BEFORE_ALL, NEVER, BarChanges, MutableBar
+from services.market_data.domain.bar_state import (
+    BEFORE_ALL,
+    BarChanges,
+    MutableBar,
+    earliest_end,
+)
 from services.market_data.domain.validation import AcceptedTick
+from shared.events import Bar
 
 if TYPE_CHECKING:
     from services.market_data.domain.bars import BarAggregator, _SymbolBars
@@ -107,35 +113,26 @@ def apply_in_order(agg: BarAggregator, ticks: Sequence[AcceptedTick]) -> BarChan
     for lane, runs in enumerate(lanes):
         _add_runs(agg, lane, runs, states, names, ticks, order, c, ts, price, size, touched)
     changes = BarChanges()
-    closing: list[tuple[int, int, int, MutableBar]] = []
+    closing: list[tuple[int, int, int, Bar]] = []
     for i, state in enumerate(states):
         lo, hi = int(sym_first[i]), int(sym_end[i])
         watermark = max(state.watermark, int(ts[hi - 1]))
         if watermark > state.watermark:
             state.watermark = changes.watermarks[names[i]] = watermark
         for lane, grace in enumerate(agg._graces):
-            opened, closed = state.open[lane], state.closed[lane]
+            opened = state.open[lane]
             for bar_start in sorted(s for s, b in opened.items() if b.end <= watermark):
-                bar = opened.pop(bar_start)
-                bar.closed, bar.revision = True, 0
-                closed[bar_start] = bar
-                touched[bar] = None
                 # Closed by the symbol's first trade at or after its end (there is one:
-                # open bars end after the old watermark).
-                at = lo + int(np.searchsorted(ts[lo:hi], bar.end, side="left"))
-                closing.append((int(order[at]), lane, bar_start, bar))
-            for bar_start in [s for s, b in closed.items() if b.end + grace <= watermark]:
-                del closed[bar_start]
-        state.next_close = min(
-            (b.end for per_lane in state.open for b in per_lane.values()), default=NEVER
-        )
-        state.next_evict = min(
-            (b.end + g for per_lane, g in zip(state.closed, agg._graces, strict=True)
-             for b in per_lane.values()),
-            default=NEVER,
-        )  # fmt: skip
+                # open bars end after the old watermark); published as the loop closes it.
+                end = opened[bar_start].end
+                at = lo + int(np.searchsorted(ts[lo:hi], end, side="left"))
+                closed_now: list[Bar] = []
+                agg._close_one(state, lane, bar_start, grace, touched, closed_now)
+                closing.append((int(order[at]), lane, bar_start, closed_now[0]))
+        state.next_close = earliest_end(state.open)
+        agg._evict(state)
     closing.sort(key=lambda item: item[:3])
-    changes.publish = [bar.to_event() for *_, bar in closing]
+    changes.publish = [event for *_, event in closing]
     changes.upserts = [bar.to_row() for bar in touched]
     return changes
 
