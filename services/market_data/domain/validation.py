@@ -262,7 +262,7 @@ def decode_ticks(
                 rejected.append(Rejection(index, _jump_reason(symbol, price, last, max_jump)))
                 continue
             prices[symbol] = price
-        ts_us = (ts - EPOCH) // ONE_MICROSECOND  # epoch_us, inlined: once per tick
+        ts_us = epoch_us(ts)
         append(
             _new_tick(AcceptedTick, (event_id, symbol, ts, ts_us, price, size, trade_id, source))
         )
