@@ -7,8 +7,9 @@ offset is still the one its consumer started from.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -21,35 +22,38 @@ pytestmark = pytest.mark.integration
 TP = ("demo.market.ticks.v1", 0)
 
 
-async def _pool(fresh_database: Callable[[str], Awaitable[str]]) -> asyncpg.Pool:
+@contextlib.asynccontextmanager
+async def _runtime_tables(
+    fresh_database: Callable[[str], Awaitable[str]],
+) -> AsyncIterator[tuple[asyncpg.Connection, RuntimeStore]]:
+    """A connection to a fresh database with the runtime's tables, and market_data's store."""
     pool = await create_pool(await fresh_database("market_data"), "market_data", max_size=2)
-    await apply_migrations(pool, "market_data", [])
-    return pool
+    try:
+        await apply_migrations(pool, "market_data", [])
+        async with pool.acquire() as conn:
+            yield conn, RuntimeStore("titan-market_data")
+    finally:
+        await pool.close()
 
 
 async def test_a_stale_consumer_is_fenced_and_changes_nothing(
     fresh_database: Callable[[str], Awaitable[str]],
 ) -> None:
-    pool = await _pool(fresh_database)
-    store = RuntimeStore("titan-market_data")
-    try:
-        async with pool.acquire() as conn:
-            # First consumer: nothing stored at assignment (expected None), commits 10.
+    async with _runtime_tables(fresh_database) as (conn, store):
+        # First consumer: nothing stored at assignment (expected None), commits 10.
+        async with conn.transaction():
+            await store.store_offsets(conn, {TP: 10}, {TP: None})
+        # A second consumer that also saw nothing stored must not insert over it.
+        with pytest.raises(OffsetsFenced):
             async with conn.transaction():
-                await store.store_offsets(conn, {TP: 10}, {TP: None})
-            # A second consumer that also saw nothing stored must not insert over it.
-            with pytest.raises(OffsetsFenced):
-                async with conn.transaction():
-                    await store.store_offsets(conn, {TP: 7}, {TP: None})
-            # The owner moves on from 10; a zombie still believing 5 is fenced.
+                await store.store_offsets(conn, {TP: 7}, {TP: None})
+        # The owner moves on from 10; a zombie still believing 5 is fenced.
+        async with conn.transaction():
+            await store.store_offsets(conn, {TP: 20}, {TP: 10})
+        with pytest.raises(OffsetsFenced):
             async with conn.transaction():
-                await store.store_offsets(conn, {TP: 20}, {TP: 10})
-            with pytest.raises(OffsetsFenced):
-                async with conn.transaction():
-                    await store.store_offsets(conn, {TP: 30}, {TP: 5})
-            assert await store.load_offsets(conn, [TP]) == {TP: 20}
-    finally:
-        await pool.close()
+                await store.store_offsets(conn, {TP: 30}, {TP: 5})
+        assert await store.load_offsets(conn, [TP]) == {TP: 20}
 
 
 async def test_stored_offsets_never_move_backwards(
@@ -57,56 +61,45 @@ async def test_stored_offsets_never_move_backwards(
 ) -> None:
     """A batch of records from before the stored offset (a stale fetch) whose consumer
     still expects the right stored value is fenced, not stored."""
-    pool = await _pool(fresh_database)
-    store = RuntimeStore("titan-market_data")
-    try:
-        async with pool.acquire() as conn:
-            async with conn.transaction():
-                await store.store_offsets(conn, {TP: 90}, {TP: None})
-            for stale in (30, 90):
-                with pytest.raises(OffsetsFenced):
-                    async with conn.transaction():
-                        await store.store_offsets(conn, {TP: stale}, {TP: 90})
-            assert await store.load_offsets(conn, [TP]) == {TP: 90}
-    finally:
-        await pool.close()
+    async with _runtime_tables(fresh_database) as (conn, store):
+        async with conn.transaction():
+            await store.store_offsets(conn, {TP: 90}, {TP: None})
+        for stale in (30, 90):
+            with pytest.raises(OffsetsFenced):
+                async with conn.transaction():
+                    await store.store_offsets(conn, {TP: stale}, {TP: 90})
+        assert await store.load_offsets(conn, [TP]) == {TP: 90}
 
 
 async def test_fenced_batch_rolls_back_its_outbox_rows_and_unsent_rows_come_in_batch_order(
     fresh_database: Callable[[str], Awaitable[str]],
 ) -> None:
-    pool = await _pool(fresh_database)
-    store = RuntimeStore("titan-market_data")
-
     def record(n: int) -> OutgoingRecord:
         return OutgoingRecord(
             topic="demo.market.bars.v1", key="KO", value=f"bar {n}".encode(),
             event_id=str(uuid.uuid4()), headers=(("h", b"v"),),
         )  # fmt: skip
 
-    try:
-        async with pool.acquire() as conn:
-            first = await store.next_batch_no(conn)
-            second = await store.next_batch_no(conn)
-            assert second > first
-            # Written out of order on purpose: the relay must still send `first` first.
+    async with _runtime_tables(fresh_database) as (conn, store):
+        first = await store.next_batch_no(conn)
+        second = await store.next_batch_no(conn)
+        assert second > first
+        # Written out of order on purpose: the relay must still send `first` first.
+        async with conn.transaction():
+            await store.write_outbox(conn, second, [record(3)])
+            await store.store_offsets(conn, {TP: 2}, {TP: None})
+        async with conn.transaction():
+            await store.write_outbox(conn, first, [record(1), record(2)])
+            await store.store_offsets(conn, {TP: 4}, {TP: 2})
+        with pytest.raises(OffsetsFenced):
             async with conn.transaction():
-                await store.write_outbox(conn, second, [record(3)])
-                await store.store_offsets(conn, {TP: 2}, {TP: None})
-            async with conn.transaction():
-                await store.write_outbox(conn, first, [record(1), record(2)])
-                await store.store_offsets(conn, {TP: 4}, {TP: 2})
-            with pytest.raises(OffsetsFenced):
-                async with conn.transaction():
-                    await store.write_outbox(conn, second + 1, [record(99)])
-                    await store.store_offsets(conn, {TP: 9}, {TP: 2})
-            unsent = await store.unsent(conn, 100)
-            assert [(r.batch_no, r.record.value) for r in unsent] == [
-                (first, b"bar 1"), (first, b"bar 2"), (second, b"bar 3"),
-            ]  # fmt: skip
-            assert unsent[0].record.headers == (("h", b"v"),)
-            await store.mark_sent(conn, [first])
-            assert [r.batch_no for r in await store.unsent(conn, 100)] == [second]
-            assert await store.backlog(conn) == 1
-    finally:
-        await pool.close()
+                await store.write_outbox(conn, second + 1, [record(99)])
+                await store.store_offsets(conn, {TP: 9}, {TP: 2})
+        unsent = await store.unsent(conn, 100)
+        assert [(r.batch_no, r.record.value) for r in unsent] == [
+            (first, b"bar 1"), (first, b"bar 2"), (second, b"bar 3"),
+        ]  # fmt: skip
+        assert unsent[0].record.headers == (("h", b"v"),)
+        await store.mark_sent(conn, [first])
+        assert [r.batch_no for r in await store.unsent(conn, 100)] == [second]
+        assert await store.backlog(conn) == 1
