@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from services.market_data.bootstrap import MarketDataSettings, definition
+from shared.events import decode
 from shared.settings import KafkaSettings
 from tests.integration.market_data_support import feed, table_snapshot, twenty_stock_ticks
 from tests.integration.streams import end_offsets, read_topic, running_service, wait_consumed
@@ -54,17 +55,12 @@ async def _terminate_idle_transactions(dsn: str) -> int:
         await conn.close()
 
 
-def _bar_contents(records: list[Any]) -> dict[str, bytes]:
+def _bar_contents(records: list[Any]) -> dict[str, dict[str, Any]]:
     copies: dict[str, set[bytes]] = defaultdict(set)
     for r in records:
         copies[json.loads(r.value)["event_id"]].add(r.value)
     assert all(len(v) == 1 for v in copies.values())  # a repeat is only ever an exact copy
-    contents = {}
-    for event_id, values in copies.items():
-        event = json.loads(next(iter(values)))
-        event.pop("produced_at", None)
-        contents[event_id] = json.dumps(event, sort_keys=True).encode()
-    return contents
+    return {k: decode(next(iter(v))).content_identity() for k, v in copies.items()}
 
 
 async def test_a_broken_transaction_opened_ahead_loses_and_repeats_nothing(
