@@ -24,6 +24,7 @@ from tests.integration.streams import (
     end_offsets,
     read_topic,
     running_service,
+    stored_progress,
     wait_consumed,
     wait_consumed_by,
     wait_outbox_sent,
@@ -236,17 +237,7 @@ async def wait_progress(dsn: str, records: float, timeout_s: float) -> None:
     """Until the stored offsets show at least `records` consumed (the kill lands mid-stream)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            conn = await asyncpg.connect(dsn, server_settings={"search_path": "pairs"})
-            try:
-                done = await conn.fetchval(
-                    "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets"
-                )
-            finally:
-                await conn.close()
-            if done >= records:
-                return
-        except (OSError, asyncpg.PostgresError):
-            pass
+        if await stored_progress(dsn, "pairs") >= records:
+            return
         await asyncio.sleep(0.05)
     raise AssertionError(f"no progress to {records} records in {timeout_s}s")
