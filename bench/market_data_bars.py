@@ -31,7 +31,7 @@ def _trades() -> list[AcceptedTick]:
         symbol = f"S{i % 200}"
         out.append(
             AcceptedTick(
-                derive_id("b", i), symbol, ts, epoch_us(ts), rng.uniform(10, 11), 1.0, None, "b"
+                derive_id("b", i), symbol, epoch_us(ts), rng.uniform(10, 11), 1.0, None, "b"
             )
         )
     return out

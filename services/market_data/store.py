@@ -11,8 +11,8 @@ from typing import TypeVar
 
 import asyncpg
 
-from services.market_data.domain.bar_state import BarRow, LateTick, from_epoch_us
-from services.market_data.domain.validation import AcceptedTick
+from services.market_data.domain.bar_state import BarRow, LateTick
+from services.market_data.domain.validation import AcceptedTick, from_epoch_us
 
 BAR_COLUMNS = (
     "bar_id",

@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Literal, NamedTuple, cast
 
-from services.market_data.domain.validation import AcceptedTick
+from services.market_data.domain.validation import AcceptedTick, from_epoch_us
 from shared.events import Bar, bar_id
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NEVER = 1 << 62  # an epoch-microsecond time later than any trade
 BEFORE_ALL = -NEVER
 Interval = Literal["1m", "1h", "1d"]
-
-
-def from_epoch_us(ts_us: int) -> datetime:
-    return EPOCH + timedelta(microseconds=ts_us)
 
 
 def earliest_end(per_interval: list[dict[int, MutableBar]]) -> int:

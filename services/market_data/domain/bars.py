@@ -125,7 +125,7 @@ class BarAggregator:
         symbols = self._symbols
         for tick in ticks:
             # One unpack instead of four attribute reads: this loop runs once per trade.
-            _, symbol, _, ts, price, size, _, _ = tick
+            _, symbol, ts, price, size, _, _ = tick
             state = symbols.get(symbol)
             if state is None:
                 state = symbols[symbol] = self._new_symbol()

@@ -87,9 +87,9 @@ def apply_in_order(agg: BarAggregator, ticks: Sequence[AcceptedTick]) -> BarChan
     code = np.fromiter(map(codes_of.__getitem__, columns[1]), np.int64, n)
     order = np.argsort(code, kind="stable")  # grouped by symbol, arrival order kept
     c = code[order]
-    ts = np.asarray(columns[3], dtype=np.int64)[order]
-    price = np.asarray(columns[4], dtype=np.float64)[order]
-    size = np.asarray(columns[5], dtype=np.float64)[order]
+    ts = np.asarray(columns[2], dtype=np.int64)[order]
+    price = np.asarray(columns[3], dtype=np.float64)[order]
+    size = np.asarray(columns[4], dtype=np.float64)[order]
 
     new_symbol = np.ones(n, dtype=bool)
     new_symbol[1:] = c[1:] != c[:-1]

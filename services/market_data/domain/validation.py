@@ -58,16 +58,21 @@ class TickLimits:
 
 
 class AcceptedTick(NamedTuple):
-    """A validated trade. A tuple, so it goes to the database as a row without copying."""
+    """A validated trade: a plain tuple, cheap to build once per tick and to ship between
+    processes (no datetime in it: the hot paths use ts_us)."""
 
     event_id: uuid.UUID
     symbol: str
-    ts: datetime  # UTC
-    ts_us: int  # epoch microseconds of ts
+    ts_us: int  # trade time, epoch microseconds (UTC)
     price: float
     size: float
     trade_id: str | None
     source: str
+
+    @property
+    def ts(self) -> datetime:
+        """The trade time as a UTC datetime, built on demand."""
+        return from_epoch_us(self.ts_us)
 
 
 # A NamedTuple's generated __new__ is a Python function (~0.4 us a call); tuple.__new__ builds
@@ -82,6 +87,10 @@ class Rejection(NamedTuple):
 
 def epoch_us(ts: datetime) -> int:
     return (ts - EPOCH) // ONE_MICROSECOND
+
+
+def from_epoch_us(ts_us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=ts_us)
 
 
 # The lean mirror of Envelope[Tick]. Keep in step with shared/events/{envelope,market}.py;
@@ -262,9 +271,8 @@ def decode_ticks(
                 rejected.append(Rejection(index, _jump_reason(symbol, price, last, max_jump)))
                 continue
             prices[symbol] = price
-        ts_us = epoch_us(ts)
         append(
-            _new_tick(AcceptedTick, (event_id, symbol, ts, ts_us, price, size, trade_id, source))
+            _new_tick(AcceptedTick, (event_id, symbol, epoch_us(ts), price, size, trade_id, source))
         )
     return accepted, rejected
 

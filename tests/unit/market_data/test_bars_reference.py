@@ -100,7 +100,6 @@ def test_daily_closes_of_twenty_stocks_match_pandas() -> None:
         AcceptedTick(
             derive_id("t", t.trade_id),
             t.symbol,
-            t.ts,
             epoch_us(t.ts),
             t.price,
             t.size,

@@ -36,5 +36,5 @@ def accepted(
 ) -> AcceptedTick:
     ts = T0 + timedelta(seconds=seconds)
     return AcceptedTick(
-        derive_id("test-tick", symbol, seconds, n), symbol, ts, epoch_us(ts), price, size, None, "t"
+        derive_id("test-tick", symbol, seconds, n), symbol, epoch_us(ts), price, size, None, "t"
     )
