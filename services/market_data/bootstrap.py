@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field, field_validator
 
 from services.market_data.api import build_router
+from services.market_data.decode_worker import DecodeWorker
 from services.market_data.domain.bars import BarConfig
 from services.market_data.domain.validation import TickLimits
 from services.market_data.handlers import MarketData
@@ -29,6 +31,9 @@ class MarketDataSettings(ServiceSettings):
     max_price: float = Field(default=1e7, gt=0.0)
     max_future_seconds: float = Field(default=300.0, ge=0.0)
     close_bars_on_clock: bool = False
+    # Decode ticks in a worker process, on another core, while the event loop stores the
+    # previous batch (decode_worker.py). Off: everything in one process (one core).
+    decode_worker: bool = True
 
     @field_validator("bar_intervals")
     @classmethod
@@ -61,10 +66,21 @@ def definition() -> ServiceDefinition:
         if "svc" not in holder:
             settings = ctx.settings
             assert isinstance(settings, MarketDataSettings)
-            holder["svc"] = MarketData(
-                store, settings.bar_config(), settings.tick_limits(), ctx.clock
-            )
+            limits = settings.tick_limits()
+            worker = DecodeWorker(limits) if settings.decode_worker else None
+            holder["svc"] = MarketData(store, settings.bar_config(), limits, ctx.clock, worker)
         return holder["svc"]
+
+    async def decode_worker_lifetime(ctx: ServiceContext) -> None:
+        """The worker lives as long as the service runs (background jobs end at stop)."""
+        worker = service(ctx).worker
+        if worker is not None:
+            worker.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            if worker is not None:
+                worker.shutdown()
 
     def routes(ctx: ServiceContext) -> list[Route]:
         svc = service(ctx)
@@ -80,4 +96,5 @@ def definition() -> ServiceDefinition:
         migrations=[("market_data", Path(__file__).parent / "migrations")],
         api=lambda ctx: build_router(ctx, store),
         on_start=on_start,
+        background=[decode_worker_lifetime],
     )

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
+from services.market_data.decode_worker import DecodeWorker
 from services.market_data.domain.bars import BarAggregator, BarConfig
 from services.market_data.domain.validation import (
     AcceptedTick,
+    Rejection,
     TickLimits,
     decode_ticks,
     first_occurrences,
 )
 from services.market_data.store import MarketDataStore, tick_copy_payload
-from shared.clock import Clock
+from shared.clock import Clock, ManualClock
 from shared.events import make_envelope
-from shared.runtime.batch import BatchContext, DecodeResult
+from shared.runtime.batch import BatchContext, DecodeResult, PendingDecode
 from shared.runtime.records import ConsumedRecord, record_values
 from shared.topics import MARKET_BARS
 
@@ -23,11 +27,19 @@ from shared.topics import MARKET_BARS
 class MarketData:
     """The service's state (the bar aggregator) and its handlers."""
 
-    def __init__(self, store: MarketDataStore, config: BarConfig, limits: TickLimits, clock: Clock):
+    def __init__(
+        self,
+        store: MarketDataStore,
+        config: BarConfig,
+        limits: TickLimits,
+        clock: Clock,
+        worker: DecodeWorker | None = None,
+    ):
         self.store = store
         self.config = config
         self.limits = limits
         self.clock = clock
+        self.worker = worker
         self.aggregator = BarAggregator(config)
         self.max_grace_us = max(config.grace_us(i) for i in config.intervals)
 
@@ -35,19 +47,22 @@ class MarketData:
         marks, rows = await self.store.load_state(conn, self.max_grace_us)
         self.aggregator = BarAggregator.restore(self.config, marks, rows)
 
-    def decode(self, records: Sequence[ConsumedRecord]) -> DecodeResult:
+    def decode(self, records: Sequence[ConsumedRecord]) -> DecodeResult | PendingDecode:
         # Values only: a ConsumedRecord is built just for the records that are dead-lettered.
         values = record_values(records)
         present = [v for v in values if v is not None]
-        positions = [i for i, v in enumerate(values) if v is not None]
-        accepted, rejected = decode_ticks(present, self.clock, self.limits)
-        dead = [
-            (i, "empty record value (tombstone) is not a tick")
-            for i, v in enumerate(values)
-            if v is None
-        ]
-        dead.extend((positions[x.position], x.reason) for x in rejected)
-        return accepted, [(records[i], reason) for i, reason in dead]
+        now = self.clock.now()
+        clock = ManualClock(now)  # one horizon for the whole batch, wherever it is decoded
+        # The jump check reads the previous accepted price, record after record: that order
+        # is kept only in-process.
+        if self.worker is not None and self.limits.max_relative_jump is None:
+            mine = len(present) - self.worker.share(len(present))
+            answer = self.worker.submit(present[mine:], now)
+            if answer is not None:
+                local = decode_ticks(present[:mine], clock, self.limits)
+                return _PendingTicks(self.worker, answer, records, values, present, local, now)
+        accepted, rejected = decode_ticks(present, clock, self.limits)
+        return _with_dead_letters(records, values, accepted, rejected)
 
     async def handle_ticks(self, ticks: list[AcceptedTick], ctx: BatchContext) -> None:
         unique = first_occurrences(ticks)
@@ -82,3 +97,47 @@ class MarketData:
             )
         ctx.state["late_ticks"] = ctx.state.get("late_ticks", 0) + len(changes.late)
         ctx.state["duplicate_ticks"] = len(ticks) - len(fresh)
+
+
+def _with_dead_letters(
+    records: Sequence[ConsumedRecord],
+    values: list[bytes | None],
+    accepted: list[AcceptedTick],
+    rejected: list[Rejection],
+) -> DecodeResult:
+    """The accepted ticks, and the records to dead-letter with their reasons."""
+    dead = [
+        (i, "empty record value (tombstone) is not a tick")
+        for i, v in enumerate(values)
+        if v is None
+    ]
+    if rejected:
+        positions = [i for i, v in enumerate(values) if v is not None]
+        dead.extend((positions[x.position], x.reason) for x in rejected)
+    return accepted, [(records[i], reason) for i, reason in dead]
+
+
+class _PendingTicks(PendingDecode):
+    """A batch's ticks: the first part decoded here, the rest by the worker process."""
+
+    def __init__(
+        self,
+        worker: DecodeWorker,
+        answer: asyncio.Task[bytearray],
+        records: Sequence[ConsumedRecord],
+        values: list[bytes | None],
+        present: list[bytes],
+        local: tuple[list[AcceptedTick], list[Rejection]],
+        now: datetime,
+    ) -> None:
+        self.worker, self.answer = worker, answer
+        self.records, self.values, self.present, self.now = records, values, present, now
+        self.local = local
+
+    async def result(self) -> DecodeResult:
+        accepted, rejected = self.local
+        mine = len(accepted) + len(rejected)  # every local record is one or the other
+        theirs = self.present[mine:]
+        their_accepted, their_rejected = await self.worker.collect(self.answer, theirs, self.now)
+        rejected = rejected + [Rejection(mine + r.position, r.reason) for r in their_rejected]
+        return _with_dead_letters(self.records, self.values, accepted + their_accepted, rejected)

@@ -6,7 +6,9 @@ Order of steps inside the transaction, and why:
      consumer.py), which takes two round trips off every batch's latency;
   2. decode every record; undecodable ones become dead letters (rule 5), never exceptions
      (decoding is a pure function of the records, so the consumer may do it before the
-     transaction, while the previous batch's transaction is still in flight: `prepare`);
+     transaction, while the previous batch's transaction is still in flight: `prepare`; a
+     decoder may even hand the work to another process and return a `PendingDecode`, which
+     `PreparedBatch.settle` waits for before the batch's transaction starts);
   3. run the handlers, route by route: effects as upserts keyed by deterministic ids;
   4. write the produced events and the dead letters to the outbox;
   5. store the next offset of every partition read, fenced on the value we started from;
@@ -17,6 +19,7 @@ the relay publishes at start-up.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +33,17 @@ from shared.runtime.store import RuntimeStore
 from shared.topics import topic as topic_spec
 
 DecodeResult = tuple[list[Any], list[tuple[ConsumedRecord, str]]]
-Decoder = Callable[[Sequence[ConsumedRecord]], DecodeResult]
+
+
+class PendingDecode(ABC):
+    """A decode still running elsewhere (a worker process), so that the event loop's core
+    does other work meanwhile. Its result must be what the in-process decoder would give."""
+
+    @abstractmethod
+    async def result(self) -> DecodeResult: ...
+
+
+Decoder = Callable[[Sequence[ConsumedRecord]], DecodeResult | PendingDecode]
 
 
 @dataclass
@@ -93,11 +106,20 @@ def envelope_decoder(
 
 @dataclass(frozen=True)
 class PreparedBatch:
-    """A batch grouped by real topic (partition order kept) and decoded, ready to process."""
+    """A batch grouped by real topic (partition order kept) and decoded, ready to process
+    once `settle` has collected the decodes still running elsewhere."""
 
     records: dict[str, Sequence[ConsumedRecord]]
     next_offsets: dict[tuple[str, int], int]
     decoded: dict[str, DecodeResult]
+    pending: dict[str, PendingDecode] = field(default_factory=dict)
+
+    async def settle(self) -> None:
+        """Wait for the pending decodes; their results stay for every retry of the batch."""
+        while self.pending:
+            topic, decode = next(iter(self.pending.items()))
+            self.decoded[topic] = await decode.result()
+            del self.pending[topic]
 
 
 @dataclass(frozen=True)
@@ -150,12 +172,16 @@ class BatchProcessor:
         next_offsets: dict[tuple[str, int], int],
     ) -> PreparedBatch:
         """Decode the records of every routed topic (no I/O, no state: safe to do early)."""
-        decoded = {
-            real_topic: self._decoders[real_topic](topic_records)
-            for real_topic, topic_records in by_topic.items()
-            if topic_records and real_topic in self._decoders
-        }
-        return PreparedBatch(dict(by_topic), next_offsets, decoded)
+        decoded: dict[str, DecodeResult] = {}
+        pending: dict[str, PendingDecode] = {}
+        for real_topic, topic_records in by_topic.items():
+            if topic_records and real_topic in self._decoders:
+                result = self._decoders[real_topic](topic_records)
+                if isinstance(result, PendingDecode):
+                    pending[real_topic] = result
+                else:
+                    decoded[real_topic] = result
+        return PreparedBatch(dict(by_topic), next_offsets, decoded, pending)
 
     async def process(
         self,
@@ -186,6 +212,7 @@ class BatchProcessor:
         batch_no: int,
     ) -> BatchOutcome:
         """Steps 2-5 on `conn`, whose transaction the caller began (with `batch_no`) and ends."""
+        await batch.settle()  # the consumer loop settles before the transaction; others here
         ctx = BatchContext(conn, self.topics, self.clock, self.producer_name)
         for real_topic, route in self._by_real_topic.items():
             result = batch.decoded.get(real_topic)

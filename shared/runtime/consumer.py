@@ -216,6 +216,8 @@ class ConsumerLoop:
                     task, in_flight = in_flight, None
                     await task
                 if prepared is not None:
+                    # Decodes handed to another process ran alongside the batch just awaited.
+                    await prepared.settle()
                     if generation != self.generation or self._behind_stored(fetched):
                         # Seeked since the fetch began (what it returned may come from before
                         # the seek), or it starts below the stored offsets: drop it and

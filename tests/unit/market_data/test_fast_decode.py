@@ -136,7 +136,7 @@ def test_market_data_decode_dead_letters_tombstones_and_rejections_with_their_re
     ]
     records = FetchedRecords([_message(i, v) for i, v in enumerate(values)])
     svc = MarketData.__new__(MarketData)
-    svc.clock, svc.limits = CLOCK, TickLimits()
+    svc.clock, svc.limits, svc.worker = CLOCK, TickLimits(), None
     accepted, dead = svc.decode(records)
     assert [t.trade_id for t in accepted] == ["t1", "t2"]
     assert [(r.offset, why.split(":")[0]) for r, why in dead] == [
