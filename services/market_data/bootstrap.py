@@ -80,7 +80,7 @@ def definition() -> ServiceDefinition:
             await asyncio.Event().wait()
         finally:
             if worker is not None:
-                worker.shutdown()
+                worker.close()
 
     def routes(ctx: ServiceContext) -> list[Route]:
         svc = service(ctx)

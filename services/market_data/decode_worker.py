@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import os
@@ -56,6 +55,7 @@ from services.market_data.domain.validation import (
     from_epoch_us,
 )
 from shared.clock import ManualClock
+from shared.runtime.gc_tuning import tune_gc_for_batches
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +105,7 @@ def serve(sock: socket.socket, limits: TickLimits) -> None:
     """The worker process: decode requests until the service closes the socket or dies."""
     # Ctrl-C reaches the whole process group; the service decides when its worker stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # As in the service (shared/runtime/service.py tune_gc_for_batches): what start-up
-    # allocated is never rescanned, and a batch's objects are not traversed as they age.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 10)
+    tune_gc_for_batches()  # as in the service: a batch's objects are not traversed as they age
     sock.sendall(_frame(READY))
     while True:
         try:
@@ -203,9 +199,6 @@ class DecodeWorker:
                 process.kill()
                 process.wait()
 
-    def shutdown(self) -> None:
-        self.close()
-
     def is_ready(self) -> bool:
         """Started and answering (its READY came back)."""
         ready = self._ready
@@ -283,17 +276,20 @@ class DecodeWorker:
 
     @staticmethod
     async def _recv_frame(sock: socket.socket) -> bytearray:
+        (n,) = _LENGTH.unpack(await DecodeWorker._recv_exactly(sock, _LENGTH.size))
+        return await DecodeWorker._recv_exactly(sock, n)
+
+    @staticmethod
+    async def _recv_exactly(sock: socket.socket, n: int) -> bytearray:
+        """The event loop's twin of the worker's _recv_exactly."""
         loop = asyncio.get_running_loop()
-        buf = bytearray(_LENGTH.size)
-        for part in (0, 1):
-            view, got = memoryview(buf), 0
-            while got < len(buf):
-                k = await loop.sock_recv_into(sock, view[got:])
-                if k == 0:
-                    raise EOFError("the decode worker closed its socket")
-                got += k
-            if part == 0:
-                buf = bytearray(_LENGTH.unpack(buf)[0])
+        buf = bytearray(n)
+        view, got = memoryview(buf), 0
+        while got < n:
+            k = await loop.sock_recv_into(sock, view[got:])
+            if k == 0:
+                raise EOFError("the decode worker closed its socket")
+            got += k
         return buf
 
     @staticmethod

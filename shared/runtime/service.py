@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -27,6 +26,7 @@ from shared.clock import Clock, SystemClock
 from shared.runtime.batch import BatchProcessor, Route
 from shared.runtime.consumer import ConsumerLoop, make_consumer
 from shared.runtime.endpoints import register_endpoint, unregister_endpoint
+from shared.runtime.gc_tuning import tune_gc_for_batches
 from shared.runtime.http import HttpServer, build_app
 from shared.runtime.metrics import RuntimeMetrics
 from shared.runtime.outbox import OutboxPublisher, make_producer
@@ -41,19 +41,6 @@ RUNTIME_MIGRATIONS = ("runtime", Path(__file__).parent / "sql")
 # Time allowed for the batch in hand to finish after SIGTERM before tasks are cancelled;
 # 25 s fits inside Kubernetes' default 30 s termination grace period.
 SHUTDOWN_GRACE_S = 25.0
-# Young-generation size of the cyclic garbage collector once a service runs. A batch keeps
-# tens of thousands of records alive for its whole transaction; at Python's default (700)
-# they are traversed again and again as they age, and full collections rescan every module,
-# model and route loaded at start-up. Reference counting frees almost everything anyway.
-GC_YOUNG_THRESHOLD = 50_000
-
-
-def tune_gc_for_batches() -> None:
-    """Freeze what start-up allocated (never collected, never rescanned); collect rarely."""
-    gc.collect()
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, max(older, 20), oldest)
 
 
 @dataclass

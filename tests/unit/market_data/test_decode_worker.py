@@ -59,7 +59,7 @@ async def worker() -> AsyncIterator[DecodeWorker]:
     w.start()
     await _wait_ready(w)
     yield w
-    w.shutdown()
+    w.close()
 
 
 def _gone(pid: int, within_s: float) -> bool:
