@@ -84,7 +84,9 @@ def definition() -> ServiceDefinition:
 
     def routes(ctx: ServiceContext) -> list[Route]:
         svc = service(ctx)
-        return [Route(MARKET_TICKS.name, svc.handle_ticks, decode=svc.decode)]
+        return [
+            Route(MARKET_TICKS.name, svc.handle_ticks, decode=svc.decode, overlaps_next_batch=True)
+        ]
 
     async def on_start(ctx: ServiceContext) -> None:
         async with ctx.pool.acquire() as conn:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from services.market_data.decode_worker import DecodeWorker
+from services.market_data.domain.bar_state import BarChanges
 from services.market_data.domain.bars import BarAggregator, BarConfig
 from services.market_data.domain.validation import (
     AcceptedTick,
@@ -67,13 +68,19 @@ class MarketData:
     async def handle_ticks(self, ticks: list[AcceptedTick], ctx: BatchContext) -> None:
         unique = first_occurrences(ticks)
         payload = tick_copy_payload(unique)
+
+        def while_copying() -> BarChanges:
+            # The COPY is on the wire: once this returns and the handler awaits the server,
+            # the consumer loop fetches and decodes the next batch on this core.
+            ctx.overlap_next_batch()
+            return self.aggregator.apply(unique)
+
         # The usual batch holds only new ticks: aggregate them while the server ingests the
         # COPY. If some were stored before (a producer retry across batches), that guess
         # was wrong: the aggregator is reloaded from the tables, which this transaction has
         # not touched yet, and only the fresh ticks are applied.
-        all_new, changes = await self.store.copy_if_all_new(
-            ctx.conn, payload, lambda: self.aggregator.apply(unique)
-        )
+
+        all_new, changes = await self.store.copy_if_all_new(ctx.conn, payload, while_copying)
         fresh: Sequence[AcceptedTick] = unique
         if not all_new:
             await self.load(ctx.conn)

@@ -19,6 +19,7 @@ the relay publishes at start-up.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,14 @@ class BatchContext:
     producer_name: str
     emitted: Emitted = field(default_factory=Emitted)
     state: dict[str, Any] = field(default_factory=dict)
+    overlap: asyncio.Event | None = None
+
+    def overlap_next_batch(self) -> None:
+        """From here on this batch mostly waits for the database (its big write is on the
+        wire): the consumer loop may fetch and decode the next batch meanwhile (only for a
+        route with `overlaps_next_batch`; see consumer.py)."""
+        if self.overlap is not None:
+            self.overlap.set()
 
     def emit(self, contract_topic: str, envelope: Envelope[Any]) -> None:
         self.emitted.event(self.topics.real(contract_topic), envelope)
@@ -74,6 +83,10 @@ class Route:
     topic: str
     handle: Handler
     decode: Decoder | None = None
+    # The handler calls ctx.overlap_next_batch() once its big write is on the wire, and the
+    # consumer loop waits for that (or the batch's end) before it fetches the next batch:
+    # the server's work on this batch then overlaps the event loop's work on the next one.
+    overlaps_next_batch: bool = False
 
 
 def envelope_decoder(
@@ -113,6 +126,8 @@ class PreparedBatch:
     next_offsets: dict[tuple[str, int], int]
     decoded: dict[str, DecodeResult]
     pending: dict[str, PendingDecode] = field(default_factory=dict)
+    # Set by a handler of a route with `overlaps_next_batch`; None when the batch has none.
+    overlap: asyncio.Event | None = None
 
     async def settle(self) -> None:
         """Wait for the pending decodes; their results stay for every retry of the batch."""
@@ -174,6 +189,7 @@ class BatchProcessor:
         """Decode the records of every routed topic (no I/O, no state: safe to do early)."""
         decoded: dict[str, DecodeResult] = {}
         pending: dict[str, PendingDecode] = {}
+        overlapping = False
         for real_topic, topic_records in by_topic.items():
             if topic_records and real_topic in self._decoders:
                 result = self._decoders[real_topic](topic_records)
@@ -181,7 +197,9 @@ class BatchProcessor:
                     pending[real_topic] = result
                 else:
                     decoded[real_topic] = result
-        return PreparedBatch(dict(by_topic), next_offsets, decoded, pending)
+                overlapping |= self._by_real_topic[real_topic].overlaps_next_batch
+        overlap = asyncio.Event() if overlapping else None
+        return PreparedBatch(dict(by_topic), next_offsets, decoded, pending, overlap)
 
     async def process(
         self,
@@ -213,7 +231,7 @@ class BatchProcessor:
     ) -> BatchOutcome:
         """Steps 2-5 on `conn`, whose transaction the caller began (with `batch_no`) and ends."""
         await batch.settle()  # the consumer loop settles before the transaction; others here
-        ctx = BatchContext(conn, self.topics, self.clock, self.producer_name)
+        ctx = BatchContext(conn, self.topics, self.clock, self.producer_name, overlap=batch.overlap)
         for real_topic, route in self._by_real_topic.items():
             result = batch.decoded.get(real_topic)
             if result is None:
