@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,23 @@ from shared.events import make_envelope
 from shared.runtime.batch import BatchContext, DecodeResult, PendingDecode
 from shared.runtime.records import ConsumedRecord, record_values
 from shared.topics import MARKET_BARS
+
+
+@dataclass(frozen=True)
+class TickBatch:
+    """A batch's accepted ticks, ready to store: the decoder of market.ticks.v1 gives one per
+    batch. Deduplicating and building the COPY payload are pure work, so they are done while
+    decoding, before the batch's transaction (the consumer loop collects a worker's decode
+    while the previous batch waits for the database: see consumer.py)."""
+
+    accepted: list[AcceptedTick]  # in batch order, repeats of a tick id included
+    unique: list[AcceptedTick]  # first occurrences only
+    copy_payload: bytes  # tick_copy_payload(unique)
+
+    @classmethod
+    def of(cls, accepted: list[AcceptedTick]) -> TickBatch:
+        unique = first_occurrences(accepted)
+        return cls(accepted, unique, tick_copy_payload(unique))
 
 
 class MarketData:
@@ -65,9 +83,12 @@ class MarketData:
         accepted, rejected = decode_ticks(present, clock, self.limits)
         return _with_dead_letters(records, values, accepted, rejected)
 
-    async def handle_ticks(self, ticks: list[AcceptedTick], ctx: BatchContext) -> None:
-        unique = first_occurrences(ticks)
-        payload = tick_copy_payload(unique)
+    async def handle_ticks(self, batches: list[TickBatch], ctx: BatchContext) -> None:
+        for batch in batches:
+            await self.store_ticks(batch, ctx)
+
+    async def store_ticks(self, batch: TickBatch, ctx: BatchContext) -> None:
+        unique, payload = batch.unique, batch.copy_payload
 
         def while_copying() -> BarChanges:
             # The COPY is on the wire: once this returns and the handler awaits the server,
@@ -103,7 +124,7 @@ class MarketData:
                 ),
             )
         ctx.state["late_ticks"] = ctx.state.get("late_ticks", 0) + len(changes.late)
-        ctx.state["duplicate_ticks"] = len(ticks) - len(fresh)
+        ctx.state["duplicate_ticks"] = len(batch.accepted) - len(fresh)
 
 
 def _with_dead_letters(
@@ -112,7 +133,8 @@ def _with_dead_letters(
     accepted: list[AcceptedTick],
     rejected: list[Rejection],
 ) -> DecodeResult:
-    """The accepted ticks, and the records to dead-letter with their reasons."""
+    """The accepted ticks as one TickBatch (none if none), and the records to dead-letter
+    with their reasons."""
     dead = [
         (i, "empty record value (tombstone) is not a tick")
         for i, v in enumerate(values)
@@ -121,7 +143,8 @@ def _with_dead_letters(
     if rejected:
         positions = [i for i, v in enumerate(values) if v is not None]
         dead.extend((positions[x.position], x.reason) for x in rejected)
-    return accepted, [(records[i], reason) for i, reason in dead]
+    batches = [TickBatch.of(accepted)] if accepted else []
+    return batches, [(records[i], reason) for i, reason in dead]
 
 
 class _PendingTicks(PendingDecode):

@@ -122,6 +122,24 @@ async def _until_overlapped(batch: asyncio.Task[None], overlap: asyncio.Event) -
         signalled.cancel()
 
 
+async def _settling_during(prepared: PreparedBatch | None, batch: asyncio.Task[None]) -> None:
+    """Await the batch in flight while the next one's decodes handed to another process are
+    collected: what the decoder does with them (the market_data COPY payload) then runs in
+    the gaps while the batch in flight waits for the database, not after it."""
+    if prepared is None or not prepared.pending:
+        await batch
+        return
+    settling = asyncio.ensure_future(prepared.settle())
+    try:
+        await batch
+    except BaseException:
+        settling.cancel()
+        with contextlib.suppress(BaseException):
+            await settling
+        raise
+    await settling
+
+
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, loop: ConsumerLoop) -> None:
         self.loop = loop
@@ -232,10 +250,9 @@ class ConsumerLoop:
                 prepared = self._prepare(fetched) if fetched else None
                 if in_flight is not None:
                     task, in_flight = in_flight, None
-                    await task
+                    await _settling_during(prepared, task)
                 if prepared is not None:
-                    # Decodes handed to another process ran alongside the batch just awaited.
-                    await prepared.settle()
+                    await prepared.settle()  # (a no-op when settled above)
                     if generation != self.generation or self._behind_stored(fetched):
                         # Seeked since the fetch began (what it returned may come from before
                         # the seek), or it starts below the stored offsets: drop it and

@@ -10,6 +10,7 @@ import pytest
 
 from services.market_data.domain import TickLimits, decode_ticks
 from services.market_data.handlers import MarketData
+from services.market_data.store import tick_copy_payload
 from shared.events import DecodeError, decode
 from shared.runtime.records import ConsumedRecord, FetchedRecords, record_values
 
@@ -137,8 +138,11 @@ def test_market_data_decode_dead_letters_tombstones_and_rejections_with_their_re
     records = FetchedRecords([_message(i, v) for i, v in enumerate(values)])
     svc = MarketData.__new__(MarketData)
     svc.clock, svc.limits, svc.worker = CLOCK, TickLimits(), None
-    accepted, dead = svc.decode(records)
-    assert [t.trade_id for t in accepted] == ["t1", "t2"]
+    batches, dead = svc.decode(records)
+    (batch,) = batches
+    assert [t.trade_id for t in batch.accepted] == ["t1", "t2"]
+    assert batch.unique == batch.accepted
+    assert batch.copy_payload == tick_copy_payload(batch.accepted)
     assert [(r.offset, why.split(":")[0]) for r, why in dead] == [
         (1, "empty record value (tombstone) is not a tick"),
         (5, "empty record value (tombstone) is not a tick"),
@@ -146,3 +150,17 @@ def test_market_data_decode_dead_letters_tombstones_and_rejections_with_their_re
         (4, f"ts {(T0 + timedelta(hours=2)).isoformat()[:13]}"),
     ]
     assert all(isinstance(r, ConsumedRecord) and r.partition == 2 for r, _ in dead)
+
+
+def test_market_data_decode_gives_one_tick_batch_deduplicated_with_its_copy_payload() -> None:
+    values = [tick_bytes(), tick_bytes(trade_id="t2"), tick_bytes()]  # a producer retry
+    records = FetchedRecords([_message(i, v) for i, v in enumerate(values)])
+    svc = MarketData.__new__(MarketData)
+    svc.clock, svc.limits, svc.worker = CLOCK, TickLimits(), None
+    (batch,), dead = svc.decode(records)
+    assert dead == []
+    assert [t.trade_id for t in batch.accepted] == ["t1", "t2", "t1"]
+    assert [t.trade_id for t in batch.unique] == ["t1", "t2"]
+    assert batch.copy_payload == tick_copy_payload(batch.unique)
+    nothing_valid = FetchedRecords([_message(0, b"not json")])
+    assert svc.decode(nothing_valid)[0] == []
