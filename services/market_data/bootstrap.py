@@ -22,9 +22,11 @@ from shared.topics import MARKET_TICKS
 
 
 class MarketDataSettings(ServiceSettings):
-    # Ticks are small and come in floods: 20k per batch (a few MB) makes the per-batch costs
-    # (transaction, commit flush, offsets, outbox, bar upserts) small per tick.
-    batch_max_records: int = Field(default=20_000, ge=1, le=100_000)
+    # Ticks are small and come in floods: 10k per batch (a few MB) makes the per-batch costs
+    # (transaction, commit flush, offsets, outbox, bar upserts) small per tick. 20k was no
+    # faster once fetch, decode and the server's COPY overlap (bench/ingest.py: 186-189k vs
+    # 194-197k ticks/s), and it held ~55 MB more (two batches are alive at once).
+    batch_max_records: int = Field(default=10_000, ge=1, le=100_000)
     bar_intervals: str = "1m,1h,1d"
     # 5 min covers the reordering of a live feed; larger grace keeps more bars revisable.
     bar_grace_seconds: float = Field(default=300.0, ge=0.0)

@@ -15,7 +15,8 @@ sends (now in epoch us, [record values]) and the worker answers ([AcceptedTick],
 times as integers, so main rebuilds a tick in ~0.35 us against ~4 us to decode it.
 
 The service hands the worker a share of each batch (`share`) and decodes the rest itself
-meanwhile; the share follows which side finished first, batch after batch, because the
+meanwhile; the share follows whether the worker's answer was in by the time the batch was
+needed (the batch before it had committed), batch after batch (`balance`), because the
 worker's core is also PostgreSQL's and Kafka's. The request is sent at once, blocking (a
 waiting worker reads it in ~1 ms); the answer is read by the event loop
 (`loop.sock_recv_into`) in the gaps while it waits for PostgreSQL. (A helper thread doing
@@ -241,16 +242,19 @@ class DecodeWorker:
     def share(self, n: int) -> int:
         """How many of a batch's n records to hand to the worker; the caller decodes the
         rest itself meanwhile. Adjusted batch by batch so both finish together (see
-        collect): the worker shares its core with PostgreSQL and Kafka, whose load varies."""
+        `balance`): the worker shares its core with PostgreSQL and Kafka, whose load varies."""
         return round(n * self._worker_share)
+
+    def balance(self, worker_was_late: bool) -> None:
+        """The service needed a batch before the worker's answer was in: give the worker
+        less next time; the answer was in first: give it more."""
+        step = -WORKER_SHARE_STEP if worker_was_late else WORKER_SHARE_STEP
+        self._worker_share = min(MAX_WORKER_SHARE, max(MIN_WORKER_SHARE, self._worker_share + step))
 
     async def collect(
         self, answer: asyncio.Task[bytearray], values: list[bytes], now: datetime
     ) -> TickVerdicts:
         """The worker's verdicts on `values`, or the in-process ones if it failed."""
-        # The worker finished first: give it more next time; the caller waited: give it less.
-        step = WORKER_SHARE_STEP if answer.done() else -WORKER_SHARE_STEP
-        self._worker_share = min(MAX_WORKER_SHARE, max(MIN_WORKER_SHARE, self._worker_share + step))
         try:
             data = await asyncio.wait_for(asyncio.shield(answer), ANSWER_TIMEOUT_S)
             verdicts: TickVerdicts | str = _read_answer.decode(data)

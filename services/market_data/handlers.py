@@ -163,11 +163,16 @@ class _PendingTicks(PendingDecode):
         self.worker, self.answer = worker, answer
         self.records, self.values, self.present, self.now = records, values, present, now
         self.local = local
+        self.worker_was_late = False
+
+    def needed(self) -> None:
+        self.worker_was_late = not self.answer.done()
 
     async def result(self) -> DecodeResult:
         accepted, rejected = self.local
         mine = len(accepted) + len(rejected)  # every local record is one or the other
         theirs = self.present[mine:]
         their_accepted, their_rejected = await self.worker.collect(self.answer, theirs, self.now)
+        self.worker.balance(self.worker_was_late)
         rejected = rejected + [Rejection(mine + r.position, r.reason) for r in their_rejected]
         return _with_dead_letters(self.records, self.values, accepted + their_accepted, rejected)

@@ -43,6 +43,11 @@ class PendingDecode(ABC):
     @abstractmethod
     async def result(self) -> DecodeResult: ...
 
+    def needed(self) -> None:
+        """The batch is wanted now; the result may be collected before (see settle). A decoder
+        that splits its work may learn from whether it was ready by then."""
+        return None
+
 
 Decoder = Callable[[Sequence[ConsumedRecord]], DecodeResult | PendingDecode]
 
@@ -129,12 +134,21 @@ class PreparedBatch:
     # Set by a handler of a route with `overlaps_next_batch`; None when the batch has none.
     overlap: asyncio.Event | None = None
 
-    async def settle(self) -> None:
-        """Wait for the pending decodes; their results stay for every retry of the batch."""
+    async def settle(self, *, ahead: bool = False) -> None:
+        """Wait for the pending decodes; their results stay for every retry of the batch.
+        `ahead`: collect them before the batch is wanted (the consumer loop does so while the
+        batch before it waits for the database), and call `needed()` once it is."""
+        if not ahead:
+            self.needed()
         while self.pending:
             topic, decode = next(iter(self.pending.items()))
             self.decoded[topic] = await decode.result()
             del self.pending[topic]
+
+    def needed(self) -> None:
+        """Tell the decodes still running elsewhere that the batch is wanted now."""
+        for running in self.pending.values():
+            running.needed()
 
 
 @dataclass(frozen=True)

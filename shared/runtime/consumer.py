@@ -15,7 +15,7 @@ events keep their order even when a send has to be retried.
 
 A fetch that returns buffered records does not yield to the event loop, so a batch's
 transaction would otherwise first run only once the next batch has been fetched and decoded,
-and its server work (a COPY of 20k rows takes PostgreSQL ~40 ms) would then leave this core
+and its server work (a COPY of 10k ticks takes PostgreSQL ~20 ms) would then leave this core
 idle. A route may declare `overlaps_next_batch`: after starting such a batch, the loop lets
 it run until its handler calls `ctx.overlap_next_batch()` (its big write is on the wire) and
 only then fetches and decodes the next batch, while the server works. Order of effects is
@@ -129,7 +129,7 @@ async def _settling_during(prepared: PreparedBatch | None, batch: asyncio.Task[N
     if prepared is None or not prepared.pending:
         await batch
         return
-    settling = asyncio.ensure_future(prepared.settle())
+    settling = asyncio.ensure_future(prepared.settle(ahead=True))
     try:
         await batch
     except BaseException:
@@ -137,6 +137,7 @@ async def _settling_during(prepared: PreparedBatch | None, batch: asyncio.Task[N
         with contextlib.suppress(BaseException):
             await settling
         raise
+    prepared.needed()
     await settling
 
 

@@ -174,3 +174,31 @@ def test_the_worker_exits_when_its_service_is_killed(tmp_path: Path) -> None:
     finally:
         if service.poll() is None:
             service.kill()
+
+
+async def test_the_worker_share_follows_whether_its_answer_was_in_when_the_batch_was_needed(
+    worker: DecodeWorker,
+) -> None:
+    records = [
+        ConsumedRecord("p.market.ticks.v1", 0, i, b"AAPL", v, 0, ())
+        for i, v in enumerate(_batch(2000))
+    ]
+    svc = MarketData.__new__(MarketData)
+    svc.clock, svc.limits, svc.worker = CLOCK, LIMITS, worker
+    start = worker.share(1000)
+
+    late = svc.decode(records)
+    assert isinstance(late, _PendingTicks)
+    late.needed()  # wanted at once: the worker cannot have answered yet
+    await late.result()
+    assert worker.share(1000) == start - 20
+
+    early = svc.decode(records)
+    assert isinstance(early, _PendingTicks)
+    await asyncio.wait_for(asyncio.shield(early.answer), timeout=30)
+    early.needed()  # the answer came in before the batch was wanted
+    await early.result()
+    collected_ahead = svc.decode(records)  # collected before it is wanted, never marked late
+    assert isinstance(collected_ahead, _PendingTicks)
+    await collected_ahead.result()
+    assert worker.share(1000) == start + 20
