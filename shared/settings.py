@@ -28,6 +28,10 @@ class KafkaSettings(BaseSettings):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     ssl_cafile: str | None = None
+    # How long the group waits for a consumer that stopped heartbeating (a SIGKILLed pod)
+    # before its partitions move: Kafka's 45 s default. 6 s is the broker's floor
+    # (group.min.session.timeout.ms); tests that kill services use it to resume quickly.
+    session_timeout_ms: int = Field(45_000, ge=6_000, le=1_800_000)
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> KafkaSettings:

@@ -19,7 +19,9 @@ and its server work (a COPY of 10k ticks takes PostgreSQL ~20 ms) would then lea
 idle. A route may declare `overlaps_next_batch`: after starting such a batch, the loop lets
 it run until its handler calls `ctx.overlap_next_batch()` (its big write is on the wire) and
 only then fetches and decodes the next batch, while the server works. Order of effects is
-unchanged: the next batch's transaction still starts after this one has committed.
+unchanged: the next batch's transaction still starts after this one has committed. Decodes
+the next batch handed to another process (PendingDecode) are collected while this one waits
+for the database, and told when the batch is needed (`needed()`, the split's balance).
 
 The next batch's transaction is opened ahead (a pooled connection, BEGIN, the batch number
 from the outbox sequence) as soon as the previous batch has committed, while the loop waits
@@ -81,9 +83,10 @@ def make_consumer(
         # 5 min: a batch that waits out a database outage with backoff must not get the
         # consumer kicked out of its group in the meantime.
         max_poll_interval_ms=300_000,
-        # 45 s session / 3 s heartbeat: Kafka's defaults, survivable GC or event-loop stalls.
-        session_timeout_ms=45_000,
-        heartbeat_interval_ms=3_000,
+        # 45 s session / 3 s heartbeat by default (Kafka's): survivable GC or event-loop
+        # stalls. A heartbeat at most a third of the session lets two be lost in a row.
+        session_timeout_ms=kafka.session_timeout_ms,
+        heartbeat_interval_ms=min(3_000, kafka.session_timeout_ms // 3),
     )
 
 

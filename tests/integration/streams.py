@@ -190,6 +190,9 @@ class ServiceProcess:
 
     def terminate(self) -> int:
         assert self.proc is not None
+        # A SIGTERM that lands while the interpreter is still importing kills the child with
+        # the default action (-15) before its handler exists; that is start-up, not shutdown.
+        _wait_until_sigterm_caught(self.proc, timeout_s=30)
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=60)
 
@@ -217,6 +220,25 @@ class ServiceProcess:
             sessions = [str(dict(r)) for r in rows]
         log_tail = self.log_path.read_text(errors="replace")[-6000:]
         return "database sessions:\n" + "\n".join(sessions) + "\nservice log:\n" + log_tail
+
+
+def _wait_until_sigterm_caught(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Wait until `proc` has a SIGTERM handler (Linux: the SigCgt mask of /proc/PID/status)."""
+    status = Path(f"/proc/{proc.pid}/status")
+    sigterm_bit = 1 << (signal.SIGTERM - 1)
+    deadline = time.monotonic() + timeout_s
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            caught = next(
+                int(line.split()[1], 16)
+                for line in status.read_text().splitlines()
+                if line.startswith("SigCgt:")
+            )
+        except (OSError, StopIteration):
+            return  # no procfs here: nothing to wait on
+        if caught & sigterm_bit:
+            return
+        time.sleep(0.05)
 
 
 async def wait_consumed_by(
@@ -249,23 +271,28 @@ async def stored_progress(dsn: str, schema: str) -> int:
 
 
 async def kill_mid_stream(
-    proc: ServiceProcess, dsn: str, schema: str, kills: int, rng: random.Random
+    proc: ServiceProcess, dsn: str, schema: str, total: int, kills: int, rng: random.Random
 ) -> int:
-    """Start the service and SIGKILL it `kills` times, each time shortly after it made
-    progress (so kills land between and inside batch transactions). Returns the progress
-    (sum of stored offsets) seen before the last kill; the service is left stopped."""
+    """Start the service and SIGKILL it `kills` times, spread over the stream of `total`
+    records: the i-th kill once the stored offsets pass about i/(kills+1) of it (jittered,
+    and always past what the previous start left, so every start does some work). Batches
+    commit every few milliseconds, so kills land between and inside transactions. Returns
+    the progress (sum of stored offsets) the last kill left; the service is left stopped."""
     progress = 0
-    for _ in range(kills):
+    for i in range(1, kills + 1):
         proc.start()
-        before = progress
+        share = i / (kills + 1) + rng.uniform(-0.25, 0.25) / (kills + 1)
+        target = max(progress + 1, int(share * total))
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            progress = await stored_progress(dsn, schema)
-            if progress > before:
-                break
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(rng.uniform(0.05, 0.6))
-        if not proc.alive():
-            raise AssertionError(f"service exited early: {proc.log_path.read_text()[-3000:]}")
+        # Polled every 10 ms: a fast service commits hundreds of records per 100 ms.
+        while (progress := await stored_progress(dsn, schema)) < target:
+            if time.monotonic() > deadline or not proc.alive():
+                raise AssertionError(
+                    f"no progress to {target} in 90 s: {proc.log_path.read_text()[-3000:]}"
+                )
+            await asyncio.sleep(0.01)
         proc.kill()
+        # Read again: batches committed since the poll count too, so the caller learns what
+        # the next start really has left to do.
+        progress = await stored_progress(dsn, schema)
     return progress

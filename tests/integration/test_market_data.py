@@ -159,11 +159,15 @@ async def test_sigkill_five_times_during_a_replay_changes_nothing(
             "TITAN_BAR_INTERVALS": "1d",
             # Small batches: many commits, so kills land between and inside transactions.
             "TITAN_BATCH_MAX_RECORDS": "300",
+            # A killed member holds its partitions for the session timeout: 6 s, not 45.
+            "TITAN_KAFKA_SESSION_TIMEOUT_MS": "6000",
             "TITAN_HOME": str(tmp_path / "home"),
         },
         tmp_path / "market-data.log",
     )
-    progress = await kill_mid_stream(proc, faulty_dsn, "market_data", 5, random.Random(11))
+    progress = await kill_mid_stream(
+        proc, faulty_dsn, "market_data", sum(ends.values()), 5, random.Random(11)
+    )
     assert progress < sum(ends.values()), "the replay finished before the fifth kill"
     proc.start()
     try:

@@ -207,6 +207,8 @@ async def test_sigkill_mid_stream_equals_a_clean_run(
         "TITAN_DATABASE_URL": faulty_dsn,
         "TITAN_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "TITAN_TOPIC_PREFIX": faulty_names.prefix,  # type: ignore[attr-defined]
+        # A killed member holds its partitions for the session timeout: 6 s, not 45.
+        "TITAN_KAFKA_SESSION_TIMEOUT_MS": "6000",
         "TITAN_BATCH_MAX_RECORDS": "15",
         "TITAN_HOME": str(tmp_path / "home"),
         **{f"TITAN_{k.upper()}": str(v) for k, v in PAIRS_ENV.items()},

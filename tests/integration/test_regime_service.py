@@ -249,12 +249,14 @@ async def test_sigkill_mid_stream_gives_the_same_shifts(
         "TITAN_REGIME_BENCHMARK_SYMBOL": "SPX",
         # Small batches: many commits, so kills land between and inside transactions.
         "TITAN_BATCH_MAX_RECORDS": "25",
+        # A killed member holds its partitions for the session timeout: 6 s, not 45.
+        "TITAN_KAFKA_SESSION_TIMEOUT_MS": "6000",
         "TITAN_HOME": str(tmp_path / "home"),
         **{f"TITAN_{k.upper()}": str(v) for k, v in SCHEDULE.items()},
     }
     log_path = tmp_path / "regime.log"
     proc = ServiceProcess("regime", env, log_path)
-    progress = await kill_mid_stream(proc, dsn, "regime", 3, random.Random(5))
+    progress = await kill_mid_stream(proc, dsn, "regime", sum(ends.values()), 3, random.Random(5))
     assert progress < sum(ends.values()), "the stream was consumed before the last kill"
     proc.start()
     try:

@@ -75,6 +75,8 @@ async def test_kill_9_several_times_gives_the_clean_result(
         "TITAN_TOPIC_PREFIX": topics.prefix,
         "TITAN_HTTP_PORT": "0",
         "TITAN_HOME": str(tmp_path / "home"),
+        # A killed member holds its partitions for the session timeout: 6 s, not 45.
+        "TITAN_KAFKA_SESSION_TIMEOUT_MS": "6000",
         "TITAN_BATCH_MAX_RECORDS": "15",
         "TITAN_BATCH_TIMEOUT_MS": "20",
         "TITAN_SIGNALS_NO_TRADE_REGIMES": "2",

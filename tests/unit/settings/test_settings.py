@@ -66,3 +66,24 @@ def test_sasl_needs_its_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     assert kwargs["sasl_mechanism"] == "SCRAM-SHA-512"
     assert kwargs["security_protocol"] == "SASL_SSL"
     assert "pw-not-logged" not in repr(kafka)
+
+
+async def test_session_timeout_sets_the_consumers_session_and_heartbeat(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shared.runtime.consumer import make_consumer
+
+    monkeypatch.setenv("TITAN_KAFKA_BOOTSTRAP", "kafka:9092")
+    assert load_or_exit(KafkaSettings).session_timeout_ms == 45_000  # Kafka's default
+    monkeypatch.setenv("TITAN_KAFKA_SESSION_TIMEOUT_MS", "6000")
+    consumer = make_consumer(load_or_exit(KafkaSettings), "g", "c", max_records=10)
+    # A heartbeat at most a third of the session: two may be lost before the member is.
+    try:
+        assert consumer._session_timeout_ms == 6000
+        assert consumer._heartbeat_interval_ms == 2000
+    finally:
+        await consumer.stop()  # never started: only closes its client object
+    monkeypatch.setenv("TITAN_KAFKA_SESSION_TIMEOUT_MS", "500")  # below the broker's floor
+    with pytest.raises(SystemExit):
+        load_or_exit(KafkaSettings)
+    assert "TITAN_KAFKA_SESSION_TIMEOUT_MS" in capsys.readouterr().err
