@@ -163,7 +163,13 @@ def test_the_worker_exits_when_its_service_is_killed(tmp_path: Path) -> None:
         "    await asyncio.sleep(600)\n"
         "asyncio.run(main())\n"
     )
-    service = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    # The project's root on the path: the script lives in tmp_path, and the project need
+    # not be pip-installed for its tests to run.
+    root = str(Path(__file__).resolve().parents[3])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    service = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env
+    )
     try:
         assert service.stdout is not None
         worker_pid = int(service.stdout.readline())  # printed once it answered READY
