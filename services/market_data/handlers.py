@@ -100,7 +100,6 @@ class MarketData:
         # COPY. If some were stored before (a producer retry across batches), that guess
         # was wrong: the aggregator is reloaded from the tables, which this transaction has
         # not touched yet, and only the fresh ticks are applied.
-
         all_new, changes = await self.store.copy_if_all_new(ctx.conn, payload, while_copying)
         fresh: Sequence[AcceptedTick] = unique
         if not all_new:

@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.runtime.service import ServiceDefinition, ServiceRunner
 from shared.settings import KafkaSettings, ServiceSettings
+from tests.process_signals import catches_sigterm
 from titan.processes import spawn_service
 
 REPO = Path(__file__).resolve().parents[2]
@@ -223,21 +224,13 @@ class ServiceProcess:
 
 
 def _wait_until_sigterm_caught(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
-    """Wait until `proc` has a SIGTERM handler (Linux: the SigCgt mask of /proc/PID/status)."""
-    status = Path(f"/proc/{proc.pid}/status")
-    sigterm_bit = 1 << (signal.SIGTERM - 1)
     deadline = time.monotonic() + timeout_s
     while proc.poll() is None and time.monotonic() < deadline:
         try:
-            caught = next(
-                int(line.split()[1], 16)
-                for line in status.read_text().splitlines()
-                if line.startswith("SigCgt:")
-            )
-        except (OSError, StopIteration):
+            if catches_sigterm(proc.pid):
+                return
+        except OSError:
             return  # no procfs here: nothing to wait on
-        if caught & sigterm_bit:
-            return
         time.sleep(0.05)
 
 

@@ -13,17 +13,10 @@ from pathlib import Path
 import pytest
 
 from shared.runtime.service import log_task_stacks
+from tests.process_signals import catches_sigterm
 from titan.processes import spawn_service
 
-SIGTERM_BIT = 1 << (signal.SIGTERM - 1)  # its bit in /proc/<pid>/status' SigCgt mask
 HANDLER_WAIT_S = 20.0  # interpreter start plus titan.cli's light imports take well under this
-
-
-def _catches_sigterm(pid: int) -> bool:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("SigCgt:"):
-            return bool(int(line.split()[1], 16) & SIGTERM_BIT)
-    return False
 
 
 def test_sigterm_during_start_up_exits_zero(tmp_path: Path) -> None:
@@ -38,7 +31,7 @@ def test_sigterm_during_start_up_exits_zero(tmp_path: Path) -> None:
     proc = spawn_service("pairs", env, log_path)
     try:
         deadline = time.monotonic() + HANDLER_WAIT_S
-        while not _catches_sigterm(proc.pid):
+        while not catches_sigterm(proc.pid):
             assert proc.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, "no SIGTERM handler installed"
             time.sleep(0.005)
