@@ -16,9 +16,10 @@ from services.market_data.handlers import MarketData
 from services.market_data.store import MarketDataStore
 from shared.events.market import INTERVAL_SECONDS
 from shared.runtime.batch import Route
+from shared.runtime.event_time import WatermarkOutputs
 from shared.runtime.service import ServiceContext, ServiceDefinition
 from shared.settings import ServiceSettings
-from shared.topics import MARKET_TICKS
+from shared.topics import MARKET_BARS, MARKET_TICKS
 
 
 class MarketDataSettings(ServiceSettings):
@@ -87,7 +88,13 @@ def definition() -> ServiceDefinition:
     def routes(ctx: ServiceContext) -> list[Route]:
         svc = service(ctx)
         return [
-            Route(MARKET_TICKS.name, svc.handle_ticks, decode=svc.decode, overlaps_next_batch=True)
+            Route(
+                MARKET_TICKS.name,
+                svc.handle_ticks,
+                decode=svc.decode,
+                overlaps_next_batch=True,
+                on_watermark=svc.on_tick_watermarks,
+            )
         ]
 
     async def on_start(ctx: ServiceContext) -> None:
@@ -101,4 +108,6 @@ def definition() -> ServiceDefinition:
         api=lambda ctx: build_router(ctx, store),
         on_start=on_start,
         background=[decode_worker_lifetime],
+        # Bar watermarks go per partition (on_tick_watermarks); declared for their count.
+        watermark_outputs=lambda _settings: WatermarkOutputs((MARKET_BARS.name,)),
     )

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from aiokafka.partitioner import murmur2
+
 from services.market_data.decode_worker import DecodeWorker
 from services.market_data.domain.bar_state import BarChanges
 from services.market_data.domain.bars import BarAggregator, BarConfig
@@ -20,9 +22,10 @@ from services.market_data.domain.validation import (
 )
 from services.market_data.store import MarketDataStore, tick_copy_payload
 from shared.clock import Clock, ManualClock
-from shared.events import make_envelope
+from shared.events import Bar, Envelope, make_envelope
 from shared.runtime.batch import BatchContext, DecodeResult, PendingDecode
 from shared.runtime.records import ConsumedRecord, record_values
+from shared.runtime.watermarks import END_OF_INPUT_US
 from shared.topics import MARKET_BARS
 
 
@@ -60,6 +63,7 @@ class MarketData:
         self.clock = clock
         self.worker = worker
         self.aggregator = BarAggregator(config)
+        self._partitions: dict[tuple[str, int], int] = {}
         self.max_grace_us = max(config.grace_us(i) for i in config.intervals)
 
     async def load(self, conn: Any) -> None:
@@ -106,24 +110,55 @@ class MarketData:
             await self.load(ctx.conn)
             fresh = await self.store.insert_fresh_through_stage(ctx.conn, unique, payload)
             changes = self.aggregator.apply(fresh)
+        await self._write(changes, ctx)
+        ctx.state["late_ticks"] = ctx.state.get("late_ticks", 0) + len(changes.late)
+        ctx.state["duplicate_ticks"] = len(batch.accepted) - len(fresh)
+
+    async def on_tick_watermarks(self, marks: dict[int, int], ctx: BatchContext) -> None:
+        """The feed passed time S on tick partition p: bars of p's symbols ending by S close,
+        and bar partition p (same key, same partition count: co-partitioned) learns that no
+        bar or revision ending at or before S - grace follows."""
+        partitions = ctx.partitions(MARKET_BARS.name)
+        if not partitions:
+            return
+        changes = self.aggregator.advance_watermarks(
+            marks, lambda symbol: self._partition_of(symbol, partitions)
+        )
+        await self._write(changes, ctx)
+        for partition, mark in sorted(marks.items()):
+            if partition < partitions:
+                ctx.emit_watermark(MARKET_BARS.name, partition, minus_us(mark, self.max_grace_us))
+
+    def _partition_of(self, symbol: str, partitions: int) -> int:
+        key = (symbol, partitions)
+        found = self._partitions.get(key)
+        if found is None:
+            found = self._partitions[key] = partition_for_key(symbol, partitions)
+        return found
+
+    async def _write(self, changes: BarChanges, ctx: BatchContext) -> None:
         await self.store.upsert_bars(ctx.conn, changes.upserts)
         await self.store.insert_late(ctx.conn, changes.late)
         await self.store.save_watermarks(ctx.conn, changes.watermarks)
         now = ctx.clock.now()
         for bar in changes.publish:
-            ctx.emit(
-                MARKET_BARS.name,
-                make_envelope(
-                    bar,
-                    event_id=bar.event_id(),
-                    occurred_at=bar.end,
-                    key=bar.symbol,
-                    producer=ctx.producer_name,
-                    produced_at=now,
-                ),
-            )
-        ctx.state["late_ticks"] = ctx.state.get("late_ticks", 0) + len(changes.late)
-        ctx.state["duplicate_ticks"] = len(batch.accepted) - len(fresh)
+            ctx.emit(MARKET_BARS.name, bar_envelope(bar, ctx.producer_name, now))
+
+
+def bar_envelope(bar: Bar, producer: str, now: datetime) -> Envelope[Bar]:
+    return make_envelope(
+        bar, event_id=bar.event_id(), occurred_at=bar.end, key=bar.symbol,
+        producer=producer, produced_at=now,
+    )  # fmt: skip
+
+
+def minus_us(mark: int, delay_us: int) -> int:
+    return mark if mark >= END_OF_INPUT_US else mark - delay_us
+
+
+def partition_for_key(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as aiokafka's) gives a key."""
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 def _with_dead_letters(

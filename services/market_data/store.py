@@ -224,7 +224,10 @@ class MarketDataStore:
         )
         updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in BAR_COLUMNS[1:])
         await conn.execute(
-            f"""INSERT INTO bars SELECT * FROM bar_stage
+            # The stage is emptied by the same statement: a batch may upsert twice (its ticks,
+            # then the bars its feed watermark closes) before ON COMMIT clears it.
+            f"""WITH staged AS (DELETE FROM bar_stage RETURNING *)
+                INSERT INTO bars SELECT * FROM staged
                 ON CONFLICT (symbol, interval, start) DO UPDATE SET {updates}"""
         )
 

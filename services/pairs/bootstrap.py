@@ -18,11 +18,14 @@ from services.pairs.domain.spread import SpreadSettings
 from services.pairs.domain.universe import UniverseConfig
 from services.pairs.handlers import PairsApp, bars_of
 from services.pairs.store import PgPairsStore
+from shared.events.market import INTERVAL_SECONDS
 from shared.runtime.batch import BatchContext, Route
+from shared.runtime.event_time import WatermarkOutputs
+from shared.runtime.inputs import bar_order, bars_decoder
 from shared.runtime.records import Emitted
 from shared.runtime.service import ServiceContext, ServiceDefinition
 from shared.settings import ServiceSettings
-from shared.topics import MARKET_BARS
+from shared.topics import MARKET_BARS, PAIRS_LIFECYCLE, PAIRS_SPREADS, PAIRS_TESTS
 
 log = logging.getLogger(__name__)
 APP_KEY = "pairs_app"
@@ -115,9 +118,18 @@ def _routes(ctx: ServiceContext) -> list[Route]:
                 bctx.emit,
                 producer=bctx.producer_name,
                 clock=bctx.clock,
+                # released by event time: every input has passed these bars (rule 7)
+                complete_through=max((b.bar_time for b in bars), default=None),
             )
 
-    return [Route(topic=MARKET_BARS.name, handle=handle_bars)]
+    return [
+        Route(
+            topic=MARKET_BARS.name,
+            handle=handle_bars,
+            decode=bars_decoder(app.config.interval),
+            aligned=bar_order,
+        )
+    ]
 
 
 async def _on_start(ctx: ServiceContext) -> None:
@@ -179,4 +191,13 @@ def definition() -> ServiceDefinition:
         api=_api,
         on_start=_on_start,
         background=[screen_request_job],
+        watermark_outputs=lambda settings: WatermarkOutputs(
+            (PAIRS_TESTS.name, PAIRS_LIFECYCLE.name, PAIRS_SPREADS.name),
+            delay=_interval_width(settings),
+        ),
     )
+
+
+def _interval_width(settings: ServiceSettings) -> timedelta:
+    assert isinstance(settings, PairsSettings)
+    return timedelta(seconds=INTERVAL_SECONDS[settings.pairs_interval])

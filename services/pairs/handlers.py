@@ -60,6 +60,7 @@ class PairsApp:
         *,
         producer: str,
         clock: Clock,
+        complete_through: datetime | None = None,
     ) -> Effects:
         """One transaction's work: due screen requests first, then the bars."""
         cfg = self.config
@@ -71,13 +72,13 @@ class PairsApp:
         fx = Effects()
         for req in await store.pending_requests(cfg.interval):
             self._run_request(req, fx)
-        self.pipeline.on_bars(bars, fx)
+        self.pipeline.on_bars(bars, fx, complete_through=complete_through)
         pipe = self.pipeline
         pipe.steps += 1
         fx.clock = (pipe.universe.n_complete, pipe.universe.last_complete, pipe.steps)
         await store.apply(cfg.interval, fx)
         for ev in fx.events:
-            emit(ev.topic, _envelope(ev, producer, clock))
+            emit(ev.topic, envelope_of(ev, producer, clock))
         return fx
 
     def stepped_within(self, now: datetime, period: timedelta) -> bool:
@@ -100,7 +101,7 @@ def bars_of(items: list[Envelope[Bar]], interval: str) -> list[BarClose]:
     ]
 
 
-def _envelope(ev: OutEvent, producer: str, clock: Clock) -> Envelope[Any]:
+def envelope_of(ev: OutEvent, producer: str, clock: Clock) -> Envelope[Any]:
     return make_envelope(
         ev.payload,
         event_id=ev.event_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
@@ -18,9 +19,11 @@ from services.regime.models import (
 from services.regime.store import PostgresRegimeStore, RegimeStore
 from shared.events.market import INTERVAL_SECONDS, SYMBOL_PATTERN
 from shared.runtime.batch import Route
+from shared.runtime.event_time import WatermarkOutputs
+from shared.runtime.inputs import bar_order, bars_decoder
 from shared.runtime.service import ServiceContext, ServiceDefinition
 from shared.settings import ServiceSettings
-from shared.topics import MARKET_BARS, PAIRS_SPREADS
+from shared.topics import MARKET_BARS, PAIRS_SPREADS, REGIME_SHIFTS
 
 
 class RegimeSettings(ServiceSettings):
@@ -105,11 +108,7 @@ def definition(store: RegimeStore | None = None) -> ServiceDefinition:
         return holder["svc"]
 
     def routes(ctx: ServiceContext) -> list[Route]:
-        svc = service(ctx)
-        return [
-            Route(MARKET_BARS.name, svc.handle_bars),
-            Route(PAIRS_SPREADS.name, svc.handle_spreads),
-        ]
+        return regime_routes(service(ctx))
 
     async def on_start(ctx: ServiceContext) -> None:
         async with ctx.pool.acquire() as conn:
@@ -121,4 +120,27 @@ def definition(store: RegimeStore | None = None) -> ServiceDefinition:
         migrations=[("regime", Path(__file__).parent / "migrations")],
         api=lambda ctx: build_router(ctx, regime_store),
         on_start=on_start,
+        watermark_outputs=_outputs,
     )
+
+
+def regime_routes(svc: RegimeService) -> list[Route]:
+    """Bars wait for every bars partition to pass their time (the market series is a
+    cross-section); spreads need no join (each pair's series is one partition's order) but
+    their watermark gates the output's: pair-scope shifts come from them."""
+    return [
+        Route(
+            MARKET_BARS.name,
+            svc.handle_bars,
+            decode=bars_decoder(svc.config.bar_interval),
+            aligned=bar_order,
+        ),
+        Route(PAIRS_SPREADS.name, svc.handle_spreads, gates_watermark=True),
+    ]
+
+
+def _outputs(settings: ServiceSettings) -> WatermarkOutputs:
+    """Shifts are stamped with a bar's start, one interval before the bar's event time."""
+    assert isinstance(settings, RegimeSettings)
+    width = timedelta(seconds=INTERVAL_SECONDS[settings.regime_bar_interval])
+    return WatermarkOutputs((REGIME_SHIFTS.name,), delay=width)

@@ -101,13 +101,16 @@ class RegimeService:
             self.latest[row.scope] = row
 
     async def handle_bars(self, items: list[Envelope[Bar]], ctx: BatchContext) -> None:
+        """Bars released by event time (the route is aligned): each call holds every bar of
+        the bar times it covers, in (time, symbol, revision) order."""
         fx = _Effects()
-        for bar in _merge_by_bar_time(items, self.config.bar_interval):
+        bars = [e.payload for e in items if e.payload.interval == self.config.bar_interval]
+        for bar in bars:
             fx.closes.append(CloseRow(bar.symbol, bar.start, bar.close, bar.revision))
             fx.clock_changed = True
-            for point in self.clock.add(bar.symbol, bar.start, bar.close):
-                if point.value is not None:
-                    self._observe(MARKET_SCOPE, point.bar_time, point.value, fx)
+        for point in self.clock.add_released([(b.symbol, b.start, b.close) for b in bars]):
+            if point.value is not None:
+                self._observe(MARKET_SCOPE, point.bar_time, point.value, fx)
         await self._write(fx, ctx)
 
     async def handle_spreads(self, items: list[Envelope[SpreadUpdated]], ctx: BatchContext) -> None:

@@ -370,3 +370,51 @@ def _tracker(r: asyncpg.Record) -> TrackerRow:
         state=json.loads(r["state"]),
         spread_input=json.loads(r["spread_input"]) if r["spread_input"] is not None else None,
     )
+
+
+class DiscardingRegimeStore(RegimeStore):
+    """Keeps nothing: for `titan demo --offline`, where the service's state lives in memory
+    for one run and only the events it emits matter."""
+
+    async def load(self, conn: Any, window_bars: int) -> LoadedState:
+        return LoadedState(None, [])
+
+    async def save_closes(self, conn: Any, rows: Sequence[CloseRow]) -> None:
+        return None
+
+    async def save_clock(self, conn: Any, state: dict[str, Any]) -> None:
+        return None
+
+    async def save_observations(
+        self, conn: Any, rows: Sequence[tuple[str, datetime, float]]
+    ) -> None:
+        return None
+
+    async def save_probabilities(self, conn: Any, rows: Sequence[ProbabilityRow]) -> None:
+        return None
+
+    async def save_fits(self, conn: Any, rows: Sequence[FitRow]) -> None:
+        return None
+
+    async def save_shifts(self, conn: Any, rows: Sequence[ShiftRow]) -> None:
+        return None
+
+    async def save_trackers(self, conn: Any, rows: Sequence[TrackerRow]) -> None:
+        return None
+
+    async def current(self, conn: Any) -> list[TrackerRow]:
+        return []
+
+    async def has_scope(self, conn: Any, scope: str) -> bool:
+        return False
+
+    async def history(
+        self, conn: Any, scope: str, start: datetime | None, end: datetime | None, limit: int
+    ) -> list[ProbabilityRow]:
+        return []
+
+    async def last_fit(self, conn: Any, scope: str) -> FitRow | None:
+        return None
+
+    async def shifts(self, conn: Any, scope: str | None = None) -> list[ShiftRow]:
+        return []

@@ -18,8 +18,10 @@ from services.signals.handlers import SignalsHandlers
 from services.signals.store import PostgresSignalsStore, SignalsStore
 from services.signals.strategy import PairLifecycle, StrategyParams
 from shared.runtime.batch import Route
+from shared.runtime.event_time import WatermarkOutputs
 from shared.runtime.service import ServiceContext, ServiceDefinition
 from shared.settings import ServiceSettings
+from shared.topics import SIGNALS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -113,4 +115,5 @@ def definition() -> ServiceDefinition:
         migrations=[("signals", MIGRATIONS)],
         api=api,
         on_start=on_start,
+        watermark_outputs=lambda _settings: WatermarkOutputs((SIGNALS.name,)),
     )

@@ -10,6 +10,7 @@ lifecycle, regime and parameter events are known before the spreads they may con
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
@@ -24,8 +25,9 @@ from services.signals.domain.convert import (
     signal_payload,
     spread_observation,
 )
-from services.signals.domain.records import EngineSnapshot
+from services.signals.domain.records import EngineSnapshot, RegimeMark
 from services.signals.store import SignalsStore
+from services.signals.strategy import PairLifecycle, SpreadObservation
 from shared.events import make_envelope
 from shared.events.regime import MARKET_SCOPE
 from shared.runtime.batch import BatchContext, Decoder, Route, envelope_decoder
@@ -39,6 +41,24 @@ StoreFor = Callable[[asyncpg.Connection], SignalsStore]
 def domain_decoder(contract_topic: str, convert: Callable[[Any], T]) -> Decoder:
     """Envelope decoding plus conversion to domain values; either failing dead-letters."""
     return envelope_decoder(contract_topic, convert, rejected_by="the signals service")
+
+
+_LIFECYCLE_RANK = {state: i for i, state in enumerate(PairLifecycle)}
+
+
+def _shift_order(item: tuple[str, RegimeMark]) -> tuple[datetime, tuple[Any, ...]]:
+    scope, mark = item
+    return mark.bar_time, (scope, mark.regime)
+
+
+def _lifecycle_order(item: tuple[str, PairLifecycle, datetime]) -> tuple[datetime, tuple[Any, ...]]:
+    # Changes of one pair at one screen go forward: candidate, active, degraded, retired.
+    pair_id, lifecycle, as_of = item
+    return as_of, (pair_id, _LIFECYCLE_RANK[lifecycle])
+
+
+def _spread_order(obs: SpreadObservation) -> tuple[datetime, tuple[Any, ...]]:
+    return obs.bar_time, (obs.pair_id,)
 
 
 class SignalsHandlers:
@@ -70,20 +90,29 @@ class SignalsHandlers:
         self._engine = self.make_engine(await store.load_snapshot())
 
     def routes(self) -> list[Route]:
+        """Shifts, lifecycle changes and spreads are joined by event time (contract rule 7):
+        a spread at t is decided once every one of them has passed t, after the shifts and
+        lifecycle changes at t (route order). Parameter sets carry no bar time yet: they are
+        applied on arrival (see the README on what that leaves to arrival order)."""
         return [
             Route(PARAMS.name, self.on_params, domain_decoder(PARAMS.name, param_set)),
             Route(
-                REGIME_SHIFTS.name, self.on_regime, domain_decoder(REGIME_SHIFTS.name, regime_mark)
+                REGIME_SHIFTS.name,
+                self.on_regime,
+                domain_decoder(REGIME_SHIFTS.name, regime_mark),
+                aligned=_shift_order,
             ),
             Route(
                 PAIRS_LIFECYCLE.name,
                 self.on_lifecycle,
                 domain_decoder(PAIRS_LIFECYCLE.name, lifecycle_change),
+                aligned=_lifecycle_order,
             ),
             Route(
                 PAIRS_SPREADS.name,
                 self.on_spreads,
                 domain_decoder(PAIRS_SPREADS.name, spread_observation),
+                aligned=_spread_order,
             ),
         ]
 

@@ -310,3 +310,28 @@ def _j(raw: Any) -> Any:
 
 def _stored(row: asyncpg.Record) -> StoredSignal:
     return StoredSignal(row["seq"], SignalEmitted.model_validate_json(row["payload"]))
+
+
+class DiscardingSignalsStore(SignalsStore):
+    """Keeps nothing: for `titan demo --offline`, where the engine lives in memory for one
+    run and only the signals it emits matter."""
+
+    async def load_snapshot(self) -> EngineSnapshot:
+        return EngineSnapshot()
+
+    async def save(self, changes: Changes) -> None:
+        return None
+
+    async def active_positions(self) -> list[ActivePosition]:
+        return []
+
+    async def history(
+        self, pair_id: str | None, start: datetime | None, end: datetime | None, limit: int
+    ) -> list[StoredSignal]:
+        return []
+
+    async def signals_after(self, seq: int, limit: int) -> list[StoredSignal]:
+        return []
+
+    async def last_seq(self) -> int:
+        return 0

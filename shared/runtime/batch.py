@@ -9,7 +9,10 @@ Order of steps inside the transaction, and why:
      transaction, while the previous batch's transaction is still in flight: `prepare`; a
      decoder may even hand the work to another process and return a `PendingDecode`, which
      `PreparedBatch.settle` waits for before the batch's transaction starts);
-  3. run the handlers, route by route: effects as upserts keyed by deterministic ids;
+  3. run the handlers, route by route: effects as upserts keyed by deterministic ids; then
+     event time (event_time.py): watermark records advance the input watermarks, and the
+     events of aligned routes wait until every input has passed their time and are released
+     in one total order to their handlers;
   4. write the produced events and the dead letters to the outbox;
   5. store the next offset of every partition read, fenced on the value we started from;
   6. commit. Only then are the outbox rows published (rule 3), by the caller.
@@ -29,8 +32,17 @@ import asyncpg
 
 from shared.clock import Clock
 from shared.events import DecodeError, Envelope, decode
-from shared.runtime.records import ConsumedRecord, Emitted, OutgoingRecord, TopicNames
+from shared.runtime.event_time import AlignedInput, EventTime, WatermarkOutputs
+from shared.runtime.metrics import RuntimeMetrics
+from shared.runtime.records import (
+    ConsumedRecord,
+    Emitted,
+    OutgoingRecord,
+    TopicNames,
+    split_watermarks,
+)
 from shared.runtime.store import RuntimeStore
+from shared.runtime.watermarks import EventOrder, Timed, parse_watermark, watermark_record
 from shared.topics import topic as topic_spec
 
 DecodeResult = tuple[list[Any], list[tuple[ConsumedRecord, str]]]
@@ -63,6 +75,11 @@ class BatchContext:
     emitted: Emitted = field(default_factory=Emitted)
     state: dict[str, Any] = field(default_factory=dict)
     overlap: asyncio.Event | None = None
+    output_partitions: Mapping[str, int] = field(default_factory=dict)  # real topic -> count
+
+    def partitions(self, contract_topic: str) -> int:
+        """Partitions of an output topic (0 when the service did not declare it)."""
+        return self.output_partitions.get(self.topics.real(contract_topic), 0)
 
     def overlap_next_batch(self) -> None:
         """From here on this batch mostly waits for the database (its big write is on the
@@ -77,8 +94,18 @@ class BatchContext:
     def dead_letter(self, record: ConsumedRecord, reason: str) -> None:
         self.emitted.dead_letters.append((record, reason))
 
+    def emit_watermark(self, contract_topic: str, partition: int, watermark_us: int) -> None:
+        """Promise consumers of one partition that nothing at or before this time follows."""
+        self.emitted.records.append(
+            watermark_record(
+                self.topics.real(contract_topic), partition, watermark_us, self.producer_name
+            )
+        )
+
 
 Handler = Callable[[list[Any], BatchContext], Awaitable[None]]
+# Partitions (of the route's topic) whose input watermark advanced in this batch.
+WatermarkHandler = Callable[[dict[int, int], BatchContext], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -92,13 +119,21 @@ class Route:
     # consumer loop waits for that (or the batch's end) before it fetches the next batch:
     # the server's work on this batch then overlaps the event loop's work on the next one.
     overlaps_next_batch: bool = False
+    # Aligned by event time (contract rule 7): items wait until every aligned input of the
+    # service has passed their time; `aligned` gives an item's (event time, tiebreak).
+    aligned: EventOrder | None = None
+    # Not aligned (handled on arrival), but its watermark counts in the input watermark:
+    # the service's output at t depends on this input's events up to t.
+    gates_watermark: bool = False
+    # Told which partitions of this topic have a new watermark (market_data closes bars).
+    on_watermark: WatermarkHandler | None = None
 
 
 def envelope_decoder(
     contract_topic: str,
     convert: Callable[[Any], Any] | None = None,
     rejected_by: str = "the service",
-) -> Decoder:
+) -> Callable[[Sequence[ConsumedRecord]], DecodeResult]:
     """Envelopes of the topic's event types; with `convert`, each payload is turned into a
     domain value, and a ValueError from it dead-letters the record like a decode error."""
     expected = topic_spec(contract_topic).events
@@ -131,6 +166,10 @@ class PreparedBatch:
     next_offsets: dict[tuple[str, int], int]
     decoded: dict[str, DecodeResult]
     pending: dict[str, PendingDecode] = field(default_factory=dict)
+    # Watermark records of the batch ((real topic, partition) -> maximum) and the decoded
+    # events of aligned routes.
+    watermarks: dict[tuple[str, int], int] = field(default_factory=dict)
+    timed: list[Timed] = field(default_factory=list)
     # Set by a handler of a route with `overlaps_next_batch`; None when the batch has none.
     overlap: asyncio.Event | None = None
 
@@ -168,6 +207,9 @@ class BatchProcessor:
         topics: TopicNames,
         clock: Clock,
         producer_name: str,
+        *,
+        outputs: WatermarkOutputs | None = None,
+        metrics: RuntimeMetrics | None = None,
     ) -> None:
         self.routes = list(routes)
         self.store = store
@@ -178,6 +220,21 @@ class BatchProcessor:
         self._decoders = {
             topics.real(r.topic): (r.decode or envelope_decoder(r.topic)) for r in self.routes
         }
+        aligned = {
+            topics.real(r.topic): AlignedInput(
+                rank, r.aligned, self._decoders[topics.real(r.topic)]
+            )
+            for rank, r in enumerate(self.routes)
+            if r.aligned is not None
+        }
+        gating = {topics.real(r.topic) for r in self.routes if r.gates_watermark}
+        self.event_time = EventTime(
+            aligned, topics, store.group_id, producer_name, outputs, metrics, gating=gating
+        )
+
+    async def load_state(self, conn: asyncpg.Connection) -> None:
+        """Watermarks and pending events from the tables (start-up, before a retry)."""
+        await self.event_time.load(conn)
 
     @property
     def real_topics(self) -> list[str]:
@@ -203,17 +260,35 @@ class BatchProcessor:
         """Decode the records of every routed topic (no I/O, no state: safe to do early)."""
         decoded: dict[str, DecodeResult] = {}
         pending: dict[str, PendingDecode] = {}
+        marks: dict[tuple[str, int], int] = {}
+        timed: list[Timed] = []
         overlapping = False
-        for real_topic, topic_records in by_topic.items():
-            if topic_records and real_topic in self._decoders:
+        for real_topic, all_records in by_topic.items():
+            topic_records, control = split_watermarks(all_records)
+            bad: list[tuple[ConsumedRecord, str]] = []
+            for record in control:
+                try:
+                    us = parse_watermark(record.value)
+                except ValueError as exc:
+                    bad.append((record, str(exc)))
+                    continue
+                tp = (record.topic, record.partition)
+                marks[tp] = max(us, marks.get(tp, us))
+            if real_topic in self.event_time.aligned:
+                items, dead = self.event_time.decode_aligned(real_topic, topic_records)
+                timed.extend(items)
+                decoded[real_topic] = ([], bad + dead)
+            elif topic_records and real_topic in self._decoders:
                 result = self._decoders[real_topic](topic_records)
                 if isinstance(result, PendingDecode):
                     pending[real_topic] = result
                 else:
                     decoded[real_topic] = result
                 overlapping |= self._by_real_topic[real_topic].overlaps_next_batch
+            if bad and real_topic not in self.event_time.aligned:
+                decoded.setdefault(real_topic, ([], []))[1].extend(bad)
         overlap = asyncio.Event() if overlapping else None
-        return PreparedBatch(dict(by_topic), next_offsets, decoded, pending, overlap)
+        return PreparedBatch(dict(by_topic), next_offsets, decoded, pending, marks, timed, overlap)
 
     async def process(
         self,
@@ -245,7 +320,14 @@ class BatchProcessor:
     ) -> BatchOutcome:
         """Steps 2-5 on `conn`, whose transaction the caller began (with `batch_no`) and ends."""
         await batch.settle()  # the consumer loop settles before the transaction; others here
-        ctx = BatchContext(conn, self.topics, self.clock, self.producer_name, overlap=batch.overlap)
+        ctx = BatchContext(
+            conn,
+            self.topics,
+            self.clock,
+            self.producer_name,
+            overlap=batch.overlap,
+            output_partitions=self.event_time.output_partitions,
+        )
         for real_topic, route in self._by_real_topic.items():
             result = batch.decoded.get(real_topic)
             if result is None:
@@ -254,6 +336,7 @@ class BatchProcessor:
             ctx.emitted.dead_letters.extend(dead)
             if items:
                 await route.handle(items, ctx)
+        await self._event_time_step(conn, batch, ctx)
         outgoing = list(ctx.emitted.records)
         outgoing.extend(self._dead_letter_record(r, why) for r, why in ctx.emitted.dead_letters)
         await self.store.write_outbox(conn, batch_no, outgoing)
@@ -269,6 +352,22 @@ class BatchProcessor:
             batch.next_offsets,
             {t: len(rs) for t, rs in batch.records.items()},
             dead_counts,
+        )
+
+    async def _event_time_step(
+        self, conn: asyncpg.Connection, batch: PreparedBatch, ctx: BatchContext
+    ) -> None:
+        async def dispatch(real_topic: str, items: list[Any]) -> None:
+            await self._by_real_topic[real_topic].handle(items, ctx)
+
+        async def on_watermark(advanced: dict[tuple[str, int], int]) -> None:
+            for real_topic, route in self._by_real_topic.items():
+                mine = {p: us for (t, p), us in advanced.items() if t == real_topic}
+                if mine and route.on_watermark is not None:
+                    await route.on_watermark(mine, ctx)
+
+        await self.event_time.step(
+            conn, batch.watermarks, batch.timed, dispatch, on_watermark, ctx.emitted.records
         )
 
     def _dead_letter_record(self, record: ConsumedRecord, reason: str) -> OutgoingRecord:

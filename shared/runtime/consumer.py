@@ -203,6 +203,10 @@ class ConsumerLoop:
         self._opening: asyncio.Task[_OpenTransaction] | None = None
         self._uncommitted: dict[tuple[str, int], int] = {}
         self._last_kafka_commit = 0.0
+        # The input watermark is the minimum over the partitions this consumer holds.
+        processor.event_time.assignment = lambda: [
+            (tp.topic, tp.partition) for tp in consumer.assignment()
+        ]
 
     def subscribe(self) -> None:
         self.consumer.subscribe(
@@ -459,6 +463,12 @@ class ConsumerLoop:
         self.metrics.retries("process batch").inc()
         if self.reload_state is not None:
             await retry_transient("reload service state", self.reload_state)
+
+        async def reload_event_time() -> None:
+            async with self.pool.acquire() as conn:
+                await self.processor.load_state(conn)
+
+        await retry_transient("reload event-time state", reload_event_time)
 
     async def _commit_to_kafka(self) -> None:
         """Informative only (rule 2): failure here is logged, never retried or fatal."""

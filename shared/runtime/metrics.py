@@ -66,6 +66,21 @@ class RuntimeMetrics:
             "Fetched batches dropped because they started below the stored offsets",
             registry=self.registry,
         )
+        self.input_watermark = Gauge(
+            "titan_input_watermark_seconds",
+            "Event time every aligned input has passed (epoch seconds; contract rule 7)",
+            registry=self.registry,
+        )
+        self.pending_events = Gauge(
+            "titan_pending_events",
+            "Events of aligned inputs waiting for the input watermark",
+            registry=self.registry,
+        )
+        self.late_events = Counter(
+            "titan_late_events",
+            "Events that arrived behind their input's watermark (processed at once)",
+            registry=self.registry,
+        )
         self.info = Gauge(
             "titan_service_info", "Service identity", ["service"], registry=self.registry
         )

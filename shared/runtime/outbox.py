@@ -70,6 +70,7 @@ class OutboxPublisher:
                     value=r.value,
                     key=r.key.encode("utf-8") if r.key is not None else None,
                     headers=list(r.headers) or None,
+                    partition=r.partition,
                 )
             )
         await asyncio.gather(*futures)

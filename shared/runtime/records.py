@@ -65,6 +65,30 @@ class FetchedRecords(Sequence[ConsumedRecord]):
         return [m.value for m in self._messages]
 
 
+def split_watermarks(
+    records: Sequence[ConsumedRecord],
+) -> tuple[Sequence[ConsumedRecord], list[ConsumedRecord]]:
+    """The records that are events, and the watermark control records (header
+    `titan.watermark`, see watermarks.py) taken out of them; cheap when there are none."""
+    from shared.runtime.watermarks import is_watermark
+
+    if isinstance(records, FetchedRecords):
+        messages = records._messages
+        if not any(m.headers and is_watermark(m.headers) for m in messages):
+            return records, []
+        rest = [m for m in messages if not (m.headers and is_watermark(m.headers))]
+        control = [
+            FetchedRecords._record(m) for m in messages if m.headers and is_watermark(m.headers)
+        ]
+        return FetchedRecords(rest), control
+    if not any(r.headers and is_watermark(r.headers) for r in records):
+        return records, []
+    return (
+        [r for r in records if not is_watermark(r.headers)],
+        [r for r in records if is_watermark(r.headers)],
+    )
+
+
 def record_values(records: Sequence[ConsumedRecord]) -> list[bytes | None]:
     """The values of `records`, in order, without building records that are not built yet."""
     if isinstance(records, FetchedRecords):
@@ -79,6 +103,7 @@ class OutgoingRecord:
     value: bytes
     event_id: str | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
+    partition: int | None = None  # None: the key decides (watermarks name theirs)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from shared.clock import Clock, SystemClock
 from shared.runtime.batch import BatchProcessor, Route
 from shared.runtime.consumer import ConsumerLoop, make_consumer
 from shared.runtime.endpoints import register_endpoint, unregister_endpoint
+from shared.runtime.event_time import WatermarkOutputs
 from shared.runtime.gc_tuning import tune_gc_for_batches
 from shared.runtime.http import HttpServer, build_app
 from shared.runtime.metrics import RuntimeMetrics
@@ -71,6 +72,8 @@ class ServiceDefinition:
     on_start: Callable[[ServiceContext], Awaitable[None]] | None = None
     background: Sequence[Callable[[ServiceContext], Coroutine[Any, Any, None]]] = ()
     pool_max: int = 4
+    # Output topics whose watermark follows the input watermark of the aligned routes.
+    watermark_outputs: Callable[[ServiceSettings], WatermarkOutputs] | None = None
 
 
 async def create_pool(dsn: str, schema: str, max_size: int) -> asyncpg.Pool:
@@ -154,9 +157,19 @@ class ServiceRunner:
                 consumer = make_consumer(
                     self.kafka, group, f"titan-{d.name}", self.settings.batch_max_records
                 )
-                processor = BatchProcessor(
-                    routes, store, self.topics, self.clock, f"titan-{d.name}"
+                outputs = (
+                    d.watermark_outputs(self.settings) if d.watermark_outputs is not None else None
                 )
+                processor = BatchProcessor(
+                    routes,
+                    store,
+                    self.topics,
+                    self.clock,
+                    f"titan-{d.name}",
+                    outputs=outputs,
+                    metrics=self.metrics,
+                )
+                await self._prepare_event_time(processor, producer, pool, outputs)
                 loop = ConsumerLoop(
                     consumer,
                     processor,
@@ -232,6 +245,33 @@ class ServiceRunner:
                     await http.stop()
             unregister_endpoint(d.name)
             await pool.close()
+
+    async def _prepare_event_time(
+        self,
+        processor: BatchProcessor,
+        producer: AIOKafkaProducer,
+        pool: asyncpg.Pool,
+        outputs: WatermarkOutputs | None,
+    ) -> None:
+        """Partition counts of the output topics (a watermark goes to each) and the stored
+        watermarks and pending events."""
+        for contract_topic in outputs.topics if outputs is not None else ():
+            real = self.topics.real(contract_topic)
+
+            async def partitions(topic: str = real) -> int:
+                found = await producer.partitions_for(topic)
+                if not found:
+                    raise ConnectionError(f"no partitions known for {topic}")
+                return len(found)
+
+            count = await retry_transient(f"partitions of {real}", partitions, max_attempts=30)
+            processor.event_time.output_partitions[real] = count
+
+        async def load() -> None:
+            async with pool.acquire() as conn:
+                await processor.load_state(conn)
+
+        await retry_transient("load event-time state", load, max_attempts=30)
 
 
 def log_task_stacks() -> None:

@@ -97,7 +97,16 @@ class RuntimeStore:
             return
         await conn.copy_records_to_table(
             "outbox",
-            columns=["batch_no", "seq", "event_id", "topic", "key", "value", "headers"],
+            columns=[
+                "batch_no",
+                "seq",
+                "event_id",
+                "topic",
+                "key",
+                "value",
+                "headers",
+                "partition",
+            ],
             records=[
                 (
                     batch_no,
@@ -107,6 +116,7 @@ class RuntimeStore:
                     r.key,
                     r.value,
                     _headers_json(r.headers),
+                    r.partition,
                 )
                 for seq, r in enumerate(records)
             ],
@@ -141,7 +151,7 @@ class RuntimeStore:
 
     async def unsent(self, conn: asyncpg.Connection, limit: int) -> list[UnsentRow]:
         rows = await conn.fetch(
-            """SELECT batch_no, seq, event_id, topic, key, value, headers FROM outbox
+            """SELECT batch_no, seq, event_id, topic, key, value, headers, partition FROM outbox
                WHERE sent_at IS NULL ORDER BY batch_no, seq LIMIT $1""",
             limit,
         )
@@ -155,6 +165,7 @@ class RuntimeStore:
                     value=bytes(r["value"]),
                     event_id=r["event_id"],
                     headers=_headers_from_json(r["headers"]),
+                    partition=r["partition"],
                 ),
             )
             for r in rows

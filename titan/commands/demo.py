@@ -2,8 +2,11 @@
 
 Starts the local infrastructure if it is not up, then market_data, pairs, regime and signals
 as child processes on a fresh topic prefix and database, replays the file as fast as
-possible, prints signals as they arrive with a progress line, and exits with a summary once
-every service has consumed everything. The infrastructure stays up (`titan infra down`).
+possible (with its watermarks and the end of input), prints signals as they arrive with a
+progress line, and exits with a summary once every service has consumed everything: counts
+and one content digest per output topic (titan/digests.py). `--offline` computes the same
+summary in one process with no Kafka or PostgreSQL (titan/offline.py); the digests of the two
+must be equal. The infrastructure stays up (`titan infra down`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ def register(sub: Any) -> None:
                         help="comma-separated services to run (default: %(default)s)")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds before giving up")
     parser.add_argument("--quiet", action="store_true", help="no per-signal lines")
+    parser.add_argument("--json", action="store_true",
+                        help="print only the summary, as one JSON object")  # fmt: skip
+    parser.add_argument("--offline", action="store_true",
+                        help="same domain code in one process, no Kafka or PostgreSQL")  # fmt: skip
     parser.set_defaults(func=_demo)
 
 
@@ -62,10 +69,64 @@ def _demo(args: argparse.Namespace) -> int:
     except ReplayError as exc:
         print(f"titan demo: {exc}", file=sys.stderr)
         return 2
+    if args.with_backtest and args.offline:
+        print("titan demo: --offline has no backtest stage yet (parameter sets carry no bar "
+              "time to order them by; see the README)", file=sys.stderr)  # fmt: skip
+        return 2
+    if args.with_backtest and not args.json:
+        print("titan demo: note: parameter sets from the backtest are applied on arrival, so "
+              "signals may differ between runs (see the README)", file=sys.stderr)  # fmt: skip
     try:
-        return asyncio.run(_run(args, ticks))
+        if args.offline:
+            return asyncio.run(_run_offline(args, path, symbols, ticks))
+        return asyncio.run(_run(args, path, symbols, ticks))
     except KeyboardInterrupt:
         return 130
+
+
+async def _run_offline(
+    args: argparse.Namespace, path: Path, symbols: list[str] | None, ticks: list[Any]
+) -> int:
+    from titan.digests import digests_of
+    from titan.offline import run_offline
+
+    started_at = time.monotonic()
+    events = await run_offline(ticks, DEMO_ENV)
+    pairs = {t: [(str(e.event_id), e.payload.model_dump(mode="json")) for e in evs]
+             for t, evs in events.items()}  # fmt: skip
+    summary = summarize(path, symbols, len(ticks), pairs, digests_of(pairs))
+    summary.update(mode="offline", elapsed_s=round(time.monotonic() - started_at, 1))
+    _print_summary(summary, args.json)
+    return 0
+
+
+def summarize(
+    path: Path,
+    symbols: list[str] | None,
+    ticks: int,
+    events: dict[str, list[tuple[str, Any]]],
+    digests: dict[str, Any],
+) -> dict[str, Any]:
+    """The part of the summary that must be equal live and offline (content only)."""
+    lifecycle = events.get("pairs.lifecycle.v1", [])
+    found = sorted({p["pair_id"] for _, p in lifecycle if p.get("to_state") == "active"})
+    return {
+        "file": path.name,
+        "symbols": symbols,
+        "ticks": ticks,
+        "pairs_found": found,
+        "pair_tests": digests["pairs.tests.v1"]["count"],
+        "regime_shifts": digests["regime.shifts.v1"]["count"],
+        "signals": digests["signals.v1"]["count"],
+        "digests": digests,
+    }
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary, separators=(",", ":")))
+        return
+    print("\n" + json.dumps(summary, indent=2))
 
 
 def _resolve_file(name: str) -> Path | None:
@@ -78,8 +139,11 @@ def _resolve_file(name: str) -> Path | None:
     return bundled if bundled is not None and bundled.exists() else None
 
 
-async def _run(args: argparse.Namespace, ticks: list[Any]) -> int:
+async def _run(
+    args: argparse.Namespace, path: Path, symbols: list[str] | None, ticks: list[Any]
+) -> int:
     from services.market_data.feeds.kafka_producer import produce_ticks
+    from services.market_data.feeds.replay import replay_watermark
     from shared.infra.local import UpOptions, up
     from shared.infra.state import titan_home
     from titan.pipeline import Pipeline
@@ -92,14 +156,12 @@ async def _run(args: argparse.Namespace, ticks: list[Any]) -> int:
         print(f"titan demo: started {', '.join(started)}", file=sys.stderr)
     services = tuple(s.strip() for s in args.services.split(",") if s.strip())
     services += ("backtest",) if args.with_backtest and "backtest" not in services else ()
-    pipeline = Pipeline(
-        infra, services, home / "demo-logs", extra_env={"TITAN_BAR_INTERVALS": "1d"}
-    )
+    pipeline = Pipeline(infra, services, home / "demo-logs", extra_env=dict(DEMO_ENV))
     await pipeline.prepare()
     print(f"titan demo: topic prefix {pipeline.prefix}  database {pipeline.database}  "
           f"logs {pipeline.log_dir}", file=sys.stderr)  # fmt: skip
     pipeline.start_services()
-    watcher = asyncio.create_task(_watch(pipeline, args.quiet))
+    watcher = asyncio.create_task(_watch(pipeline, args.quiet or args.json))
     try:
 
         async def batches() -> Any:
@@ -110,11 +172,15 @@ async def _run(args: argparse.Namespace, ticks: list[Any]) -> int:
         counts = await produce_ticks(
             batches(), {"bootstrap_servers": pipeline.bootstrap},
             topic=pipeline.topic("market.ticks.v1"), producer_name="titan-demo",
+            watermark=replay_watermark(ticks), end_of_input=True,
         )  # fmt: skip
-        print(f"\ntitan demo: replayed {counts.sent} ticks; waiting for the pipeline to drain",
-              file=sys.stderr)  # fmt: skip
+        if not args.json:
+            print(f"\ntitan demo: replayed {counts.sent} ticks; waiting for the pipeline "
+                  "to drain", file=sys.stderr)  # fmt: skip
 
         def progress(lag: dict[str, int]) -> None:
+            if args.json:
+                return
             stats = watcher_stats
             lags = " ".join(f"{s}:{n}" for s, n in lag.items())
             sys.stderr.write(
@@ -127,20 +193,17 @@ async def _run(args: argparse.Namespace, ticks: list[Any]) -> int:
     finally:
         pipeline.stop_services()
         watcher.cancel()
+    from titan.digests import DIGEST_TOPICS, digests_of, read_topic
+
+    events = {t: await read_topic(pipeline.bootstrap, pipeline.topic(t)) for t in DIGEST_TOPICS}
     elapsed = time.monotonic() - started_at
-    summary = {
-        "ticks": len(ticks),
-        "pairs_found": sorted(watcher_stats["ever_active"]),
-        "pairs_active_at_end": sorted(watcher_stats["active"]),
-        "regime_shifts": watcher_stats["shifts"],
-        "signals": watcher_stats["signals"],
-        "elapsed_s": round(elapsed, 1),
-        "topic_prefix": pipeline.prefix,
-        "database": pipeline.database,
-    }
-    print("\n" + json.dumps(summary, indent=2))
-    print(f"titan demo: done in {elapsed:.0f} s; the infrastructure stays up "
-          f"(titan infra down stops it)", file=sys.stderr)  # fmt: skip
+    summary = summarize(path, symbols, len(ticks), events, digests_of(events))
+    summary.update(mode="live", elapsed_s=round(elapsed, 1), topic_prefix=pipeline.prefix,
+                   database=pipeline.database)  # fmt: skip
+    _print_summary(summary, args.json)
+    if not args.json:
+        print(f"titan demo: done in {elapsed:.0f} s; the infrastructure stays up "
+              f"(titan infra down stops it)", file=sys.stderr)  # fmt: skip
     return 0
 
 

@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     replay.add_argument("--seed", type=int, default=0, help="seed choosing the broken ticks")
     replay.add_argument("--topic", default=MARKET_TICKS.name)
     replay.add_argument("--dry-run", action="store_true", help="build and encode, do not send")
+    replay.add_argument("--keep-open", action="store_true",
+                        help="do not send the end-of-input watermark (more data will follow)")  # fmt: skip
     replay.set_defaults(func=_replay)
 
     ws = feeds.add_parser("websocket", help="relay a websocket JSON trade feed")
@@ -51,6 +53,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ws.add_argument("--match", default="{}", help='JSON filter, e.g. {"e": "trade"}')
     ws.add_argument("--topic", default=MARKET_TICKS.name)
     ws.add_argument("--max-ticks", type=int, default=None, help="stop after this many trades")
+    ws.add_argument("--lateness-s", type=float, default=5.0,
+                    help="watermark = latest trade time minus this many seconds")  # fmt: skip
     ws.set_defaults(func=_websocket)
 
 
@@ -62,7 +66,7 @@ def _fail(message: str) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from services.market_data.feeds.encoding import tick_event_bytes
     from services.market_data.feeds.pacing import paced_batches, parse_speed
-    from services.market_data.feeds.replay import ReplayError, inject_malformed
+    from services.market_data.feeds.replay import ReplayError, inject_malformed, replay_watermark
 
     try:
         speed = parse_speed(args.speed)
@@ -85,7 +89,14 @@ def _replay(args: argparse.Namespace) -> int:
         assert kafka is not None
         batches = paced_batches(ticks, speed)
         counts = asyncio.run(
-            produce_ticks(batches, kafka, topic=args.topic, producer_name="feed-replay")
+            produce_ticks(
+                batches,
+                kafka,
+                topic=args.topic,
+                producer_name="feed-replay",
+                watermark=replay_watermark(ticks),
+                end_of_input=not args.keep_open,
+            )
         )
         summary["sent"] = counts.sent
     summary["malformed_ticks"] = [
@@ -159,13 +170,32 @@ def _websocket(args: argparse.Namespace) -> int:
         from services.market_data.feeds.kafka_producer import produce_ticks
 
         counts = await produce_ticks(
-            _limited(feed.ticks(), args.max_ticks), kafka, topic=args.topic, producer_name="feed-ws"
+            _limited(feed.ticks(), args.max_ticks),
+            kafka,
+            topic=args.topic,
+            producer_name="feed-ws",
+            watermark=_bounded_lateness(args.lateness_s),
         )
         return counts.sent
 
     sent = asyncio.run(run())
     print(json.dumps({"sent": sent, "invalid": feed.stats.invalid, "ignored": feed.stats.ignored}))
     return 0
+
+
+def _bounded_lateness(lateness_s: float) -> Callable[[int, Sequence[TickLike]], int | None]:
+    """A live feed's watermark: the latest trade time seen minus the lateness it allows."""
+    latest: list[int] = []
+
+    def watermark(_sent: int, batch: Sequence[TickLike]) -> int | None:
+        from shared.runtime.watermarks import to_us
+
+        if batch:
+            newest = max(to_us(t.ts) for t in batch)
+            latest[:] = [max(newest, *latest)]
+        return latest[0] - int(lateness_s * 1e6) if latest else None
+
+    return watermark
 
 
 async def _limited(

@@ -29,7 +29,7 @@ runs over the same trades could publish different revisions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -218,6 +218,26 @@ class BarAggregator:
             for bar in closed.values():
                 next_evict = min(next_evict, bar.end + grace)
         state.next_evict = next_evict
+
+    def advance_watermarks(
+        self, marks: Mapping[int, int], partition_of: Callable[[str], int]
+    ) -> BarChanges:
+        """The feed's watermark per partition (no trade at or before it follows there) moves
+        the watermark of every symbol of that partition: its bars that end by then close,
+        exactly as a later trade of the symbol would close them (contract rule 7)."""
+        changes = BarChanges()
+        touched: dict[MutableBar, None] = {}
+        for symbol, state in self._symbols.items():
+            mark = marks.get(partition_of(symbol))
+            if mark is None or mark <= state.watermark:
+                continue
+            state.watermark = changes.watermarks[symbol] = mark
+            if mark >= state.next_close:
+                self._close_reached(state, touched, changes.publish)
+            if mark >= state.next_evict:
+                self._evict(state)
+        changes.upserts = [bar.to_row() for bar in touched]
+        return changes
 
     def close_due(self, clock: Clock) -> BarChanges:
         """Close open bars with end + grace before clock.now() (only with close_on_clock)."""

@@ -7,14 +7,19 @@ The only module of the feeds that talks to a broker; everything it sends is buil
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, Callable, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
 from services.market_data.feeds.encoding import TickLike, tick_event_bytes
 from shared.clock import Clock, SystemClock
+from shared.runtime.watermarks import END_OF_INPUT_US, watermark_record
 from shared.topics import MARKET_TICKS
+
+# The feed's event-time progress after `sent` ticks (the last batch given): a watermark in
+# epoch microseconds (no tick at or before it follows), or None for no progress.
+FeedWatermark = Callable[[int, Sequence[TickLike]], int | None]
 
 # Throughput settings: 20 ms linger and 1 MiB batches let one partition carry tens of
 # thousands of small records per second; acks=all + idempotence make retries harmless.
@@ -46,14 +51,38 @@ async def produce_ticks(
     topic: str = MARKET_TICKS.name,
     producer_name: str = "feed",
     clock: Clock | None = None,
+    watermark: FeedWatermark | None = None,
+    end_of_input: bool = False,
 ) -> ProduceCounts:
-    """Send every tick of every batch; returns once the broker acknowledged all of them."""
+    """Send every tick of every batch; returns once the broker acknowledged all of them.
+
+    With `watermark`, the feed's progress goes to every partition after each batch (contract
+    rule 7: an idle partition moves on too); with `end_of_input`, the end of the input does
+    once every tick is sent, so the last bars close."""
     wall = clock if clock is not None else SystemClock()
     counts = ProduceCounts()
     producer = tick_producer(client_kwargs)
     await producer.start()
     try:
+        partitions = (
+            sorted(await producer.partitions_for(topic)) if watermark or end_of_input else []
+        )
         pending: list[asyncio.Future[object]] = []
+        last_mark: int | None = None
+
+        async def send_watermark(us: int) -> None:
+            for p in partitions:
+                record = watermark_record(topic, p, us, producer_name)
+                pending.append(
+                    await producer.send(
+                        topic,
+                        record.value,
+                        key=(record.key or "").encode(),
+                        partition=p,
+                        headers=list(record.headers),
+                    )
+                )
+
         async for batch in batches:
             produced_at = wall.now()
             for tick in batch:
@@ -61,9 +90,15 @@ async def produce_ticks(
                 pending.append(await producer.send(topic, value, key=tick.symbol.encode()))
             counts.sent += len(batch)
             counts.batches += 1
+            mark = watermark(counts.sent, batch) if watermark is not None else None
+            if mark is not None and (last_mark is None or mark > last_mark):
+                last_mark = mark
+                await send_watermark(mark)
             if len(pending) >= IN_FLIGHT_SENDS:
                 await asyncio.gather(*pending)
                 pending.clear()
+        if end_of_input:
+            await send_watermark(END_OF_INPUT_US)
         await asyncio.gather(*pending)
     finally:
         await producer.stop()

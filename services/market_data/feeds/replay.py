@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -207,3 +207,25 @@ def parse_close_time(text: str) -> time:
         return time(hour, minute)
     except ValueError:
         raise ReplayError(f"close time must be HH:MM (UTC), got {text!r}") from None
+
+
+def replay_watermark(ticks: Sequence[FeedTick]) -> Callable[[int, object], int | None]:
+    """The replay's event-time progress once `sent` ticks are out: just before the earliest
+    tick still to send (a broken far-future time does not count), in epoch microseconds.
+    Every tick of the file is then at or after the watermark sent before it (rule 7)."""
+    times = np.array(
+        [
+            (t.ts - EPOCH) // timedelta(microseconds=1) if t.ts < FAR_FUTURE else 2**62
+            for t in ticks
+        ],
+        dtype=np.int64,
+    )
+    suffix_min = np.minimum.accumulate(times[::-1])[::-1] if len(times) else times
+
+    def watermark(sent: int, _batch: object) -> int | None:
+        if sent >= len(suffix_min):
+            return None  # the end of input is sent by the producer itself
+        earliest = int(suffix_min[sent])
+        return None if earliest >= 2**62 else earliest - 1
+
+    return watermark

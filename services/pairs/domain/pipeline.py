@@ -99,14 +99,18 @@ class Pipeline:
         self.trackers = {t.pair_id: t for t in trackers}
 
     # ----- bars ----------------------------------------------------------------------------
-    def on_bars(self, bars: list[BarClose], fx: Effects) -> None:
+    def on_bars(
+        self, bars: list[BarClose], fx: Effects, *, complete_through: datetime | None = None
+    ) -> None:
+        """Observe bars, then process every bar time that became complete. With
+        `complete_through`, every input has passed that time (released by event time)."""
         for bar in bars:
             obs = self.universe.observe(bar)
             if obs.stored is not None:
                 fx.stored_bars.append(obs.stored)
             if obs.deferred is not None:
                 fx.deferred_added.append(obs.deferred)
-        while (done := self.universe.advance()) is not None:
+        while (done := self.universe.advance(complete_through)) is not None:
             fx.completed.append((done.seq, done.bar_time))
             fx.deferred_applied.extend(done.applied)
             self._update_spreads(done.bar_time, fx)

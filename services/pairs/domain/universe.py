@@ -1,6 +1,11 @@
 """The universe clock: turns per-symbol bar streams, interleaved in any order, into one
 deterministic sequence of "complete" bar times, and keeps the aligned close matrix.
 
+In the service, bars come released by event time (contract rule 7): a bar time is complete
+once every input partition's watermark has passed it (`advance(through=...)`), so a symbol
+absent at t is absent by event time, and neither the arrival order nor the staleness rule
+below decides anything. The rest of this docstring describes completeness without watermarks.
+
 Bars of different symbols arrive on different partitions, so arrival order means nothing;
 only each symbol's own order does. A bar time t is complete when every (non-stale) symbol
 of the universe has a bar at or after t: from then on no in-order bar can still land at or
@@ -124,6 +129,12 @@ class Universe:
             return Observation(ignored=f"{bar.symbol} is not in the configured universe")
         self._add_symbol(bar.symbol)
         latest = self.latest.get(bar.symbol)
+        slot = self.pending.get(bar.bar_time)
+        if latest == bar.bar_time and slot is not None and bar.symbol in slot:
+            # a revision of a bar whose time is not complete yet: it simply replaces it
+            if slot[bar.symbol].revision <= bar.revision:
+                slot[bar.symbol] = bar
+            return Observation(stored=bar)
         if latest is not None and bar.bar_time <= latest:
             d = DeferredBar(bar, latest)
             self.deferred.append(d)
@@ -160,9 +171,14 @@ class Universe:
             if self._newer_count(self.latest.get(s), newer_times) > self.config.stale_after
         ]
 
-    def advance(self) -> Completed | None:
-        """Complete the next bar time if it is complete; call until it returns None."""
-        until = self.completion_time()
+    def advance(self, through: datetime | None = None) -> Completed | None:
+        """Complete the next bar time if it is complete; call until it returns None.
+
+        `through`: every input has passed this time (the runtime's event-time alignment
+        released these bars), so every pending time up to it is complete, whichever symbols
+        have a bar there; without it, completeness is judged from the symbols' own streams
+        (and the staleness rule)."""
+        until = through if through is not None else self.completion_time()
         if until is None or not self.pending:
             return None
         first = min(self.pending)

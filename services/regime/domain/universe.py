@@ -79,6 +79,28 @@ class UniverseClock:
         self.active.add(symbol)
         return self._advance()
 
+    def add_released(self, bars: list[tuple[str, datetime, float]]) -> list[MarketPoint]:
+        """Bars released by event time (contract rule 7): every input has passed them, so
+        every bar time up to the latest of them is complete, whichever symbols have a bar
+        there. Neither arrival order nor the staleness rule decides anything on this path."""
+        through: datetime | None = None
+        for symbol, bar_time, close in bars:
+            if self.members is not None and symbol not in self.members:
+                continue
+            if self.completed is not None and bar_time <= self.completed:
+                held = self.base.get(symbol)
+                if held is not None and held[0] == bar_time:
+                    self.base[symbol] = (bar_time, close)  # a correction of a consumed time
+                continue
+            self.pending.setdefault(bar_time, {})[symbol] = close
+            if symbol not in self.latest or bar_time > self.latest[symbol]:
+                self.latest[symbol] = bar_time
+            self.active.add(symbol)
+            through = bar_time if through is None or bar_time > through else through
+        if through is None:
+            return []
+        return [self._complete(t) for t in sorted(t for t in self.pending if t <= through)]
+
     def _advance(self) -> list[MarketPoint]:
         points: list[MarketPoint] = []
         while self.pending:

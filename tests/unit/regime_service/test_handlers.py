@@ -11,6 +11,8 @@ from services.regime.handlers import RegimeService, shift_event_id
 from services.regime.models import market_returns
 from shared.events import MARKET_SCOPE, Envelope
 from shared.runtime.batch import BatchContext
+from shared.runtime.inputs import bar_order
+from tests.event_time_kit import released_batches
 from tests.unit.regime_service.builders import (
     bar_envelope,
     batch_context,
@@ -46,12 +48,14 @@ async def _run(
     svc = RegimeService(store, regime_config(universe=SYMBOLS))
     await svc.load(None)
     emitted: list[dict[str, Any]] = []
-    for n, i in enumerate(range(0, len(bars), batch)):
+    # The runtime releases bars by event time (each symbol on its own partition here).
+    arrivals = [(SYMBOLS.index(e.payload.symbol), e) for e in bars]
+    for n, released in enumerate(released_batches(arrivals, bar_order, batch)):
         if restart_every and n % restart_every == 0:
             svc = RegimeService(store, regime_config(universe=SYMBOLS))
             await svc.load(None)
         ctx = batch_context()
-        await svc.handle_bars(bars[i : i + batch], ctx)
+        await svc.handle_bars(released, ctx)
         emitted += _events(ctx)
     return store, emitted
 

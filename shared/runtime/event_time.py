@@ -1,0 +1,246 @@
+"""The I/O half of event time in a consumer: watermarks in and out, pending events stored.
+
+Inside a batch's transaction, after the handlers of unaligned routes (see batch.py):
+  1. the batch's watermark records advance the input watermarks (each partition keeps its
+     maximum), and routes with `on_watermark` hear of the partitions that advanced;
+  2. the batch's events of aligned routes join the pending ones; everything at or before
+     the new input watermark is released in the one total order and handed to the route
+     handlers, consecutive events of one route together;
+  3. pending_events gets the events still waiting that were not stored yet and loses the
+     released ones; input_watermarks gets the partitions that advanced;
+  4. the output watermark (input watermark minus the service's delay) goes to every
+     partition of every output topic, after the batch's events in the outbox.
+All of it commits with the batch's offsets, so a restart resumes with exactly the events
+and watermarks the stored offsets imply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+from shared.runtime.metrics import RuntimeMetrics
+from shared.runtime.records import ConsumedRecord, OutgoingRecord, TopicNames
+from shared.runtime.watermarks import (
+    END_OF_INPUT_US,
+    EventOrder,
+    EventTimeJoin,
+    Timed,
+    describe,
+    event_id_of,
+    minus,
+    runs,
+    to_us,
+    watermark_record,
+)
+
+log = logging.getLogger(__name__)
+
+# A route's decoder (batch.Decoder); aligned routes must decode in-process.
+DecodeOne = Callable[[Sequence[ConsumedRecord]], Any]
+Dispatch = Callable[[str, list[Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class WatermarkOutputs:
+    """The contract topics whose watermark follows this service's input watermark: after
+    every input has passed t, nothing the service still emits is at or before t - delay
+    (pairs: a bar ending at t yields spreads stamped with its start, one interval earlier)."""
+
+    topics: tuple[str, ...]
+    delay: timedelta = timedelta(0)
+
+
+@dataclass(frozen=True)
+class AlignedInput:
+    rank: int
+    order: EventOrder
+    decode: DecodeOne
+
+
+class EventTime:
+    def __init__(
+        self,
+        aligned: Mapping[str, AlignedInput],
+        topics: TopicNames,
+        group_id: str,
+        producer_name: str,
+        outputs: WatermarkOutputs | None = None,
+        metrics: RuntimeMetrics | None = None,
+        *,
+        gating: Iterable[str] = (),
+    ) -> None:
+        self.aligned = dict(aligned)
+        self.gating = frozenset(self.aligned) | frozenset(gating)
+        self.topics = topics
+        self.group_id = group_id
+        self.producer_name = producer_name
+        self.outputs = outputs
+        self.metrics = metrics
+        self.join = EventTimeJoin(self.gating)
+        # The partitions whose watermarks gate the release: the consumer's assignment (the
+        # consumer loop sets this); without a consumer, every partition heard from.
+        self.assignment: Callable[[], Iterable[tuple[str, int]]] = lambda: list(
+            self.join.watermarks
+        )
+        # Partitions per real output topic (the runner asks the broker at start-up).
+        self.output_partitions: dict[str, int] = {}
+        self.last_output: int | None = None
+
+    # ----- decoding (pure, before the transaction) -----------------------------------------
+    def decode_aligned(
+        self, real_topic: str, records: Sequence[ConsumedRecord]
+    ) -> tuple[list[Timed], list[tuple[ConsumedRecord, str]]]:
+        spec = self.aligned[real_topic]
+        timed: list[Timed] = []
+        dead: list[tuple[ConsumedRecord, str]] = []
+        for record in records:
+            result = spec.decode([record])
+            if not isinstance(result, tuple):
+                raise TypeError(f"the decoder of aligned {real_topic} must decode in-process")
+            items, rejected = result
+            dead.extend(rejected)
+            for item in items:
+                try:
+                    when, tiebreak = spec.order(item)
+                except (AttributeError, TypeError, ValueError) as exc:
+                    dead.append((record, f"no event time: {exc}"))
+                    continue
+                raw = record.value or b""
+                # Content decides the order: the event id (copies share it), never the
+                # record's bytes (produced_at differs between runs) or its offset.
+                ident = event_id_of(raw) or hashlib.blake2b(raw, digest_size=16).hexdigest()
+                timed.append(
+                    Timed(
+                        to_us(when),
+                        spec.rank,
+                        tiebreak,
+                        ident,
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        item,
+                        raw,
+                    )
+                )
+        return timed, dead
+
+    # ----- state ---------------------------------------------------------------------------
+    async def load(self, conn: asyncpg.Connection) -> None:
+        """Rebuild watermarks and pending events from the tables (start-up, failed batch)."""
+        join = EventTimeJoin(self.gating)
+        rows = await conn.fetch(
+            "SELECT topic, partition, watermark_us FROM input_watermarks WHERE group_id = $1",
+            self.group_id,
+        )
+        join.watermarks = {(r["topic"], r["partition"]): r["watermark_us"] for r in rows}
+        pending = await conn.fetch(
+            """SELECT topic, partition, "offset", value FROM pending_events
+               WHERE group_id = $1 ORDER BY topic, partition, "offset\"""",
+            self.group_id,
+        )
+        for r in pending:
+            if r["topic"] not in self.aligned:
+                continue
+            record = ConsumedRecord(
+                r["topic"], r["partition"], r["offset"], None, bytes(r["value"])
+            )
+            timed, _ = self.decode_aligned(r["topic"], [record])
+            join.pending.extend(timed)
+            join.mark_persisted(timed)
+        self.join = join
+        self.last_output = None  # sent again after a restart: copies are harmless
+
+    # ----- the batch's step ----------------------------------------------------------------
+    async def step(
+        self,
+        conn: asyncpg.Connection,
+        marks: Mapping[tuple[str, int], int],
+        timed: Sequence[Timed],
+        dispatch: Dispatch,
+        on_watermark: Callable[[dict[tuple[str, int], int]], Awaitable[None]],
+        emitted: list[OutgoingRecord],
+    ) -> None:
+        join = self.join
+        before = join.input_watermark(self.assignment())
+        advanced = join.observe(marks)
+        if advanced:
+            await on_watermark(advanced)
+        late = join.add(timed, before)
+        if late and self.metrics is not None:
+            self.metrics.late_events.inc(late)
+        current = join.input_watermark(self.assignment())
+        released = join.release(current)
+        for real_topic, items in runs(released.items):
+            await dispatch(real_topic, items)
+        await self._persist(conn, advanced, released.persisted)
+        if current is not None:
+            self._emit_output(current, emitted)
+            if self.metrics is not None:
+                self.metrics.input_watermark.set(min(current, END_OF_INPUT_US) / 1e6)
+        if self.metrics is not None:
+            self.metrics.pending_events.set(len(join.pending))
+
+    async def _persist(
+        self,
+        conn: asyncpg.Connection,
+        advanced: Mapping[tuple[str, int], int],
+        released: Sequence[Timed],
+    ) -> None:
+        if advanced:
+            await conn.execute(
+                """INSERT INTO input_watermarks AS w (group_id, topic, partition, watermark_us)
+                   SELECT $1, t, p, m FROM unnest($2::text[], $3::int[], $4::bigint[]) AS x(t, p, m)
+                   ON CONFLICT (group_id, topic, partition) DO UPDATE
+                      SET watermark_us = GREATEST(w.watermark_us, EXCLUDED.watermark_us),
+                          updated_at = now()""",
+                self.group_id,
+                [t for t, _ in advanced],
+                [p for _, p in advanced],
+                list(advanced.values()),
+            )
+        if released:
+            await conn.execute(
+                """DELETE FROM pending_events e
+                   USING unnest($2::text[], $3::int[], $4::bigint[]) AS x(t, p, o)
+                   WHERE e.group_id = $1 AND e.topic = x.t AND e.partition = x.p
+                     AND e."offset" = x.o""",
+                self.group_id,
+                [t.topic for t in released],
+                [t.partition for t in released],
+                [t.offset for t in released],
+            )
+        waiting = self.join.unpersisted()
+        if waiting:
+            await conn.copy_records_to_table(
+                "pending_events",
+                columns=["group_id", "topic", "partition", "offset", "event_time_us", "value"],
+                records=[
+                    (self.group_id, t.topic, t.partition, t.offset, t.time_us, t.raw)
+                    for t in waiting
+                ],
+            )
+            self.join.mark_persisted(waiting)
+
+    def _emit_output(self, input_watermark: int, emitted: list[OutgoingRecord]) -> None:
+        if self.outputs is None:
+            return
+        out = minus(input_watermark, self.outputs.delay)
+        if self.last_output is not None and out <= self.last_output:
+            return
+        self.last_output = out
+        for contract_topic in self.outputs.topics:
+            real = self.topics.real(contract_topic)
+            for partition in range(self.output_partitions.get(real, 0)):
+                emitted.append(watermark_record(real, partition, out, self.producer_name))
+        if out >= END_OF_INPUT_US:
+            log.info("input watermark reached the end of input")
+
+    def describe_input(self) -> str:
+        return describe(self.join.input_watermark(self.assignment()))

@@ -1,0 +1,95 @@
+"""Content digests of the pipeline's output topics: the proof that two runs agree.
+
+A topic's digest is SHA-256 over its events sorted by event id, each contributing its id and
+its payload as canonical JSON (keys sorted, no spaces). Copies of one event (the outbox may
+publish twice) count once; watermark records are control records, not events. Transport
+metadata (produced_at, producer, offsets, partitions) is left out, so two runs over the same
+input, live or offline, give the same digests exactly when they produced the same events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from shared.runtime.watermarks import is_watermark
+
+# The topics `titan demo` reports, in pipeline order.
+DIGEST_TOPICS = (
+    "market.bars.v1",
+    "pairs.tests.v1",
+    "pairs.lifecycle.v1",
+    "pairs.spreads.v1",
+    "regime.shifts.v1",
+    "params.v1",
+    "signals.v1",
+)
+
+
+class DigestError(ValueError):
+    """Two events with one id but different payloads: a broken determinism promise."""
+
+
+def canonical(payload: Any) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def topic_digest(events: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """{"count", "sha256"} of (event id, payload) pairs; copies count once."""
+    unique: dict[str, str] = {}
+    for event_id, payload in events:
+        text = canonical(payload)
+        known = unique.setdefault(str(event_id), text)
+        if known != text:
+            raise DigestError(f"event {event_id} was published with two different payloads")
+    h = hashlib.sha256()
+    for event_id in sorted(unique):
+        h.update(event_id.encode())
+        h.update(b"\x00")
+        h.update(unique[event_id].encode())
+        h.update(b"\n")
+    return {"count": len(unique), "sha256": h.hexdigest()}
+
+
+def digests_of(events_by_topic: Mapping[str, Iterable[tuple[str, Any]]]) -> dict[str, Any]:
+    return {t: topic_digest(events_by_topic.get(t, ())) for t in DIGEST_TOPICS}
+
+
+async def read_topic(bootstrap: str, real_topic: str) -> list[tuple[str, Any]]:
+    """Every event on a topic now, from its first offset to its end, as (id, payload)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        partitions = await consumer._client.fetch_all_metadata()
+        numbers = partitions.partitions_for_topic(real_topic) or set()
+        tps = [TopicPartition(real_topic, p) for p in sorted(numbers)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.seek_to_beginning(*tps)
+        out: list[tuple[str, Any]] = []
+        remaining = {tp for tp in tps if ends[tp] > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, messages in batch.items():
+                for m in messages:
+                    if m.offset >= ends[tp]:
+                        continue
+                    if not is_watermark(m.headers) and m.value is not None:
+                        event = json.loads(m.value)
+                        out.append((event["event_id"], event["payload"]))
+                if messages and messages[-1].offset + 1 >= ends[tp]:
+                    remaining.discard(tp)
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        return out
+    finally:
+        await consumer.stop()

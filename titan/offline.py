@@ -1,0 +1,167 @@
+"""`titan demo --offline`: the whole pipeline in one process, with no Kafka and no PostgreSQL.
+
+The same domain code and the same event-time order as the live services: market_data's bar
+aggregator over the validated ticks (then the end-of-input watermark), the pairs pipeline
+over the bars in the runtime's release order, and regime's and signals' own route handlers
+(decoders, alignment and handlers of the live services) fed through `EventTimeJoin` with
+stores that keep nothing. Its per-topic digests must equal the live pipeline's: that is
+backtest/live parity for the whole pipeline (contract rule 7).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic_settings import BaseSettings
+
+from shared.clock import ManualClock
+from shared.events import Envelope
+from shared.runtime.batch import BatchContext, Route, envelope_decoder
+from shared.runtime.event_time import EventTime
+from shared.runtime.records import ConsumedRecord, TopicNames
+from shared.runtime.watermarks import END_OF_INPUT_US, Timed, runs
+
+OFFLINE_DSN = "postgresql://offline.invalid/titan"
+# produced_at of every offline event: transport metadata, outside every digest.
+PRODUCED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+Events = dict[str, list[Envelope[Any]]]
+
+
+def settings_for(cls: type[BaseSettings], env: Mapping[str, str]) -> Any:
+    """A service's settings as its process would read them: `env` under the real environment."""
+    merged = {**env, **{k: v for k, v in os.environ.items() if k.startswith("TITAN_")}}
+    fields: dict[str, Any] = {k.removeprefix("TITAN_").lower(): v for k, v in merged.items()}
+    fields["database_url"] = OFFLINE_DSN
+    return cls(**{k: v for k, v in fields.items() if k in cls.model_fields})
+
+
+async def run_offline(ticks: Sequence[Any], env: Mapping[str, str]) -> Events:
+    """Every event the pipeline publishes for `ticks` (a replay, in its order), by topic."""
+    out: Events = {}
+    bars = market_data_stage(ticks, env)
+    out["market.bars.v1"] = bars
+    out.update(pairs_stage(bars, env))
+    out["regime.shifts.v1"] = await regime_stage(bars, out["pairs.spreads.v1"], env)
+    out["signals.v1"] = await signals_stage(out, env)
+    out["params.v1"] = []
+    return out
+
+
+def market_data_stage(ticks: Sequence[Any], env: Mapping[str, str]) -> list[Envelope[Any]]:
+    from services.market_data.bootstrap import MarketDataSettings
+    from services.market_data.domain.bars import BarAggregator
+    from services.market_data.domain.validation import decode_ticks, first_occurrences
+    from services.market_data.feeds.encoding import tick_event_bytes
+    from services.market_data.handlers import bar_envelope
+
+    settings = settings_for(MarketDataSettings, env)
+    clock = ManualClock(datetime.now(UTC))
+    values = [tick_event_bytes(t, producer="titan-demo", produced_at=PRODUCED_AT) for t in ticks]
+    accepted, _rejected = decode_ticks(values, clock, settings.tick_limits())
+    aggregator = BarAggregator(settings.bar_config())
+    published = aggregator.apply(first_occurrences(accepted)).publish
+    # The replay's end of input reaches every partition: every bar closes.
+    published += aggregator.advance_watermarks({0: END_OF_INPUT_US}, lambda _s: 0).publish
+    return [bar_envelope(bar, "titan-market_data", PRODUCED_AT) for bar in published]
+
+
+def pairs_stage(bars: list[Envelope[Any]], env: Mapping[str, str]) -> Events:
+    from services.pairs.bootstrap import PairsSettings
+    from services.pairs.domain.pipeline import Effects, Pipeline
+    from services.pairs.handlers import bars_of, envelope_of
+    from shared.runtime.inputs import bar_order
+
+    settings = settings_for(PairsSettings, env)
+    config = settings.pipeline_config()
+    ordered = sorted(bars, key=lambda e: _key(bar_order(e), e))
+    closes = bars_of(ordered, config.interval)
+    fx = Effects()
+    pipeline = Pipeline(config)
+    pipeline.on_bars(closes, fx, complete_through=max((b.bar_time for b in closes), default=None))
+    out: Events = {"pairs.tests.v1": [], "pairs.lifecycle.v1": [], "pairs.spreads.v1": []}
+    clock = ManualClock(PRODUCED_AT)
+    for ev in fx.events:
+        out[ev.topic].append(envelope_of(ev, "titan-pairs", clock))
+    return out
+
+
+async def regime_stage(
+    bars: list[Envelope[Any]], spreads: list[Envelope[Any]], env: Mapping[str, str]
+) -> list[Envelope[Any]]:
+    from services.regime.bootstrap import RegimeSettings, regime_routes
+    from services.regime.handlers import RegimeService
+    from services.regime.store import DiscardingRegimeStore
+
+    settings = settings_for(RegimeSettings, env)
+    service = RegimeService(DiscardingRegimeStore(), settings.regime_config())
+    await service.load(None)
+    inputs = {"market.bars.v1": bars, "pairs.spreads.v1": spreads}
+    return (await run_routes(regime_routes(service), inputs, "titan-regime"))["regime.shifts.v1"]
+
+
+async def signals_stage(events: Events, env: Mapping[str, str]) -> list[Envelope[Any]]:
+    from services.signals.bootstrap import SignalsSettings, make_engine
+    from services.signals.handlers import SignalsHandlers
+    from services.signals.store import DiscardingSignalsStore
+
+    settings = settings_for(SignalsSettings, env)
+    store = DiscardingSignalsStore()
+    handlers = SignalsHandlers(lambda snapshot: make_engine(settings, snapshot), lambda _c: store)
+    await handlers.load(store)
+    inputs = {t: events.get(t, []) for t in ("params.v1", "regime.shifts.v1",
+                                             "pairs.lifecycle.v1", "pairs.spreads.v1")}  # fmt: skip
+    return (await run_routes(handlers.routes(), inputs, "titan-signals"))["signals.v1"]
+
+
+async def run_routes(
+    routes: Sequence[Route], inputs: Mapping[str, list[Envelope[Any]]], producer: str
+) -> Events:
+    """A service's routes over complete inputs, as its consumer would run them: unaligned
+    routes first, then every aligned event released at the end of input, in the one order."""
+    topics = TopicNames("")
+    decoders = {r.topic: r.decode or envelope_decoder(r.topic) for r in routes}
+    from shared.runtime.event_time import AlignedInput
+
+    aligned = {
+        r.topic: AlignedInput(rank, r.aligned, decoders[r.topic])
+        for rank, r in enumerate(routes)
+        if r.aligned is not None
+    }
+    event_time = EventTime(aligned, topics, "offline", producer)
+    ctx = BatchContext(None, topics, ManualClock(PRODUCED_AT), producer)
+    timed: list[Timed] = []
+    for route in routes:
+        records = [
+            ConsumedRecord(route.topic, 0, n, None, e.to_bytes())
+            for n, e in enumerate(inputs.get(route.topic, []))
+        ]
+        if route.aligned is not None:
+            items, _dead = event_time.decode_aligned(route.topic, records)
+            timed.extend(items)
+            continue
+        result = decoders[route.topic](records)
+        assert isinstance(result, tuple), "offline decoders run in-process"
+        items_now, _dead = result
+        if items_now:
+            await route.handle(items_now, ctx)
+    join = event_time.join
+    join.add(timed, None)
+    by_topic = {r.topic: r for r in routes}
+    for topic, items in runs(join.release(END_OF_INPUT_US).items):
+        await by_topic[topic].handle(items, ctx)
+    out: Events = {}
+    from shared.events import decode
+
+    for record in ctx.emitted.records:
+        out.setdefault(record.topic, []).append(decode(record.value))
+    for route_topic in ("regime.shifts.v1", "signals.v1"):
+        out.setdefault(route_topic, [])
+    return out
+
+
+def _key(order: tuple[datetime, tuple[Any, ...]], envelope: Envelope[Any]) -> tuple[Any, ...]:
+    when, tiebreak = order
+    return (when, tiebreak, str(envelope.event_id))
