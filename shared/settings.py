@@ -86,6 +86,9 @@ class ServiceSettings(BaseSettings):
     # be after a broker outage without hammering the broker while it is down.
     outbox_relay_interval_s: float = Field(default=5.0, gt=0.0, le=3600.0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Fault injection (determinism checks, `titan demo --chaos`): after each batch the
+    # consumer sleeps a random 0..N ms, so batches and interleavings differ run to run.
+    fault_batch_delay_ms: int = Field(default=0, ge=0, le=10_000)
 
 
 def load_or_exit(cls: type[S], **overrides: object) -> S:

@@ -82,17 +82,29 @@ class Pipeline:
         finally:
             await db.close()
 
+    def service_env(self, service: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "TITAN_DATABASE_URL": self.service_dsn(service),
+            "TITAN_KAFKA_BOOTSTRAP": self.bootstrap,
+            "TITAN_TOPIC_PREFIX": self.prefix,
+            "TITAN_HTTP_PORT": "0",
+            **{k: v for k, v in self.extra_env.items() if k not in os.environ},
+        }
+
     def start_services(self) -> None:
         for service in self.services:
-            env = {
-                **os.environ,
-                "TITAN_DATABASE_URL": self.service_dsn(service),
-                "TITAN_KAFKA_BOOTSTRAP": self.bootstrap,
-                "TITAN_TOPIC_PREFIX": self.prefix,
-                "TITAN_HTTP_PORT": "0",
-                **{k: v for k, v in self.extra_env.items() if k not in os.environ},
-            }
-            self.processes.start(service, env)
+            self.start_service(service)
+
+    def start_service(self, service: str, extra: dict[str, str] | None = None) -> None:
+        self.processes.start(service, {**self.service_env(service), **(extra or {})})
+
+    def kill_service(self, service: str) -> None:
+        """SIGKILL, as a crash would: no batch is finished, nothing is flushed."""
+        proc = self.processes.procs.get(service)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
     def check_alive(self) -> None:
         self.processes.check_alive()

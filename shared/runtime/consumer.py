@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -178,6 +179,7 @@ class ConsumerLoop:
         batch_max_records: int,
         relay_interval_s: float,
         reload_state: Callable[[], Awaitable[None]] | None = None,
+        fault_batch_delay_ms: int = 0,
     ) -> None:
         self.consumer = consumer
         self.processor = processor
@@ -191,6 +193,8 @@ class ConsumerLoop:
         # A failed attempt may have mutated the service's in-memory state before its
         # transaction rolled back: reload it from the tables before the batch is retried.
         self.reload_state = reload_state
+        self.fault_batch_delay_ms = fault_batch_delay_ms
+        self._fault_rng = random.Random()
         self.expected: dict[tuple[str, int], int | None] = {}
         self.assigned = asyncio.Event()
         self.stopping = asyncio.Event()
@@ -270,6 +274,9 @@ class ConsumerLoop:
                         in_flight = asyncio.create_task(self._handle_prepared(prepared))
                         if prepared.overlap is not None:
                             await _until_overlapped(in_flight, prepared.overlap)
+                        if self.fault_batch_delay_ms:
+                            delay = self._fault_rng.uniform(0, self.fault_batch_delay_ms)
+                            await asyncio.sleep(delay / 1000)
                 if time.monotonic() - last_relay >= self.relay_interval_s:
                     if in_flight is not None:
                         task, in_flight = in_flight, None

@@ -180,6 +180,7 @@ class ServiceRunner:
                     batch_timeout_ms=self.settings.batch_timeout_ms,
                     batch_max_records=self.settings.batch_max_records,
                     relay_interval_s=self.settings.outbox_relay_interval_s,
+                    fault_batch_delay_ms=self.settings.fault_batch_delay_ms,
                     reload_state=(lambda: d.on_start(ctx)) if d.on_start is not None else None,  # type: ignore[misc]
                 )
             else:

@@ -23,6 +23,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.runtime.service import ServiceDefinition, ServiceRunner
+from shared.runtime.watermarks import END_OF_INPUT_US, is_watermark, watermark_record
 from shared.settings import KafkaSettings, ServiceSettings
 from tests.process_signals import catches_sigterm
 from titan.processes import spawn_service
@@ -68,8 +69,11 @@ async def end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[tuple[str, 
         await consumer.stop()
 
 
-async def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Record]:
-    """Every record on `topic` up to its end offsets at the time of the call."""
+async def read_topic(
+    bootstrap: str, topic: str, timeout_s: float = 30.0, *, watermarks: bool = False
+) -> list[Record]:
+    """Every record on `topic` up to its end offsets at the time of the call (watermark
+    control records only with `watermarks`)."""
     ends = await end_offsets(bootstrap, [topic])
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
@@ -84,7 +88,9 @@ async def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> lis
             batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
             for tp, messages in batch.items():
                 for m in messages:
-                    if m.offset < ends[(tp.topic, tp.partition)]:
+                    if m.offset < ends[(tp.topic, tp.partition)] and (
+                        watermarks or not is_watermark(m.headers)
+                    ):
                         records.append(
                             Record(
                                 m.topic,
@@ -101,6 +107,24 @@ async def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> lis
     finally:
         await consumer.stop()
     return records
+
+
+async def send_watermark(
+    bootstrap: str, topics: Sequence[str], watermark_us: int = END_OF_INPUT_US
+) -> None:
+    """A producer's promise on every partition of `topics` (default: the end of input)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for topic in topics:
+            for p in sorted(await producer.partitions_for(topic)):
+                r = watermark_record(topic, p, watermark_us, "test-feed")
+                await producer.send(
+                    topic, r.value, key=(r.key or "").encode(), partition=p, headers=list(r.headers)
+                )
+        await producer.flush()
+    finally:
+        await producer.stop()
 
 
 async def wait_consumed(

@@ -18,12 +18,14 @@ from services.pairs.bootstrap import PairsSettings, definition
 from services.pairs.domain.pipeline import Effects, Pipeline
 from services.pairs.domain.universe import BarClose
 from shared.events import Bar, Envelope, bar_id, decode, make_envelope
+from shared.runtime.inputs import bar_order
 from shared.settings import KafkaSettings
 from tests.integration.streams import (
     ServiceProcess,
     end_offsets,
     read_topic,
     running_service,
+    send_watermark,
     stored_progress,
     wait_consumed,
     wait_consumed_by,
@@ -73,14 +75,17 @@ async def produce_bars(bootstrap: str, topic: str, bars: list[BarClose]) -> None
         await producer.flush()
     finally:
         await producer.stop()
+    await send_watermark(bootstrap, [topic])  # the end of input releases every bar
 
 
 def offline_events(bars: list[BarClose]) -> dict[str, dict[str, Any]]:
-    """The same bars through the pure pipeline: the events the service must publish."""
+    """The same bars through the pure pipeline, in the runtime's event-time order (released
+    at the end of input): the events the service must publish."""
     settings = PairsSettings(database_url="postgresql://unused", **PAIRS_ENV)  # type: ignore[arg-type]
     pipe = Pipeline(settings.pipeline_config())
     fx = Effects()
-    pipe.on_bars(bars, fx)
+    ordered = sorted(bars, key=lambda b: bar_order(bar_envelope(b)))
+    pipe.on_bars(ordered, fx, complete_through=max(b.bar_time for b in bars))
     out: dict[str, dict[str, Any]] = {}
     for ev in fx.events:
         env = make_envelope(ev.payload, event_id=ev.event_id, occurred_at=ev.occurred_at,

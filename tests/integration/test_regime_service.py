@@ -33,6 +33,7 @@ from shared.settings import KafkaSettings
 from tests.integration.streams import (
     ServiceProcess,
     end_offsets,
+    send_watermark,
     kill_mid_stream,
     read_topic,
     running_service,
@@ -128,6 +129,8 @@ async def _produce_bars(bootstrap: str, topic: str, symbol: str, prices: Any, da
         await producer.flush()
     finally:
         await producer.stop()
+    # The end of input on bars and on spreads (whose watermark gates the shifts' too).
+    await send_watermark(bootstrap, [topic, topic.replace(BARS, "pairs.spreads.v1")])
 
 
 @pytest.fixture(scope="module")

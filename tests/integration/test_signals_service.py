@@ -21,7 +21,14 @@ from services.signals.client import BlockingSignalClient, SignalSubscriber
 from services.signals.domain.convert import signal_payload
 from shared.events import Envelope, Payload, derive_id, make_envelope
 from shared.settings import KafkaSettings
-from tests.integration.streams import REPO, end_offsets, read_topic, running_service, wait_consumed
+from tests.integration.streams import (
+    REPO,
+    end_offsets,
+    read_topic,
+    running_service,
+    send_watermark,
+    wait_consumed,
+)
 from tests.unit.signals_service.builders import T0, bar, feed, lifecycle, params, shift, spread
 
 pytestmark = pytest.mark.integration
@@ -112,6 +119,9 @@ async def feed_pipeline(
     ends = await end_offsets(bootstrap, [prefix + t for t in CONTROL_TOPICS])
     await wait_consumed(dsn, "signals", ends, timeout_s)
     await produce(bootstrap, prefix, spreads)
+    # The end of input on the joined topics releases everything in event-time order.
+    aligned = ("regime.shifts.v1", "pairs.lifecycle.v1", "pairs.spreads.v1")
+    await send_watermark(bootstrap, [prefix + t for t in aligned])
     ends = await end_offsets(bootstrap, [prefix + t for t in INPUT_TOPICS])
     await wait_consumed(dsn, "signals", ends, timeout_s)
 

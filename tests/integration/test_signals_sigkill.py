@@ -18,6 +18,8 @@ from services.signals.bootstrap import SignalsSettings, make_engine
 from tests.integration.streams import (
     ServiceProcess,
     end_offsets,
+    partitions,
+    send_watermark,
     wait_consumed,
     wait_consumed_by,
     wait_outbox_sent,
@@ -102,6 +104,10 @@ async def test_kill_9_several_times_gives_the_clean_result(
             service.kill()
             kills += 1
             service.start()
+        # Until now every spread waited in pending_events (stored with the offsets, across
+        # the kills); the end of input releases them in event-time order.
+        aligned = ("regime.shifts.v1", "pairs.lifecycle.v1", "pairs.spreads.v1")
+        await send_watermark(kafka_bootstrap, [topics.prefix + t for t in aligned])
         ends = await end_offsets(kafka_bootstrap, [topics.prefix + t for t in INPUT_TOPICS])
         await wait_consumed_by(service, dsn, "signals", ends, 180)
         await wait_outbox_sent(dsn, "signals")
@@ -111,7 +117,9 @@ async def test_kill_9_several_times_gives_the_clean_result(
             service.kill()
     assert kills == 3
     progress = await spread_progress(dsn, topics.prefix)
-    assert progress == len(spreads)
+    # every spread and the end-of-input watermark of each spreads partition
+    spread_partitions = await partitions(kafka_bootstrap, [topics.prefix + "pairs.spreads.v1"])
+    assert progress == len(spreads) + len(spread_partitions)
     expected = expected_signals()
     assert await published(kafka_bootstrap, topics.prefix) == expected
     assert await stored(dsn) == expected

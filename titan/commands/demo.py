@@ -42,6 +42,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--quiet", action="store_true", help="no per-signal lines")
     parser.add_argument("--json", action="store_true",
                         help="print only the summary, as one JSON object")  # fmt: skip
+    parser.add_argument("--chaos", type=int, default=None, metavar="SEED",
+                        help="random start order, batch sizes and delays, a CPU hog and a "
+                        "SIGKILL of every service (the digests must not change)")  # fmt: skip
     parser.add_argument("--offline", action="store_true",
                         help="same domain code in one process, no Kafka or PostgreSQL")  # fmt: skip
     parser.set_defaults(func=_demo)
@@ -156,11 +159,21 @@ async def _run(
         print(f"titan demo: started {', '.join(started)}", file=sys.stderr)
     services = tuple(s.strip() for s in args.services.split(",") if s.strip())
     services += ("backtest",) if args.with_backtest and "backtest" not in services else ()
-    pipeline = Pipeline(infra, services, home / "demo-logs", extra_env=dict(DEMO_ENV))
+    from titan.chaos import CHAOS_ENV, Chaos
+
+    chaos = Chaos(args.chaos) if args.chaos is not None else None
+    env = {**DEMO_ENV, **(CHAOS_ENV if chaos is not None else {})}
+    pipeline = Pipeline(infra, services, home / "demo-logs", extra_env=env)
     await pipeline.prepare()
     print(f"titan demo: topic prefix {pipeline.prefix}  database {pipeline.database}  "
           f"logs {pipeline.log_dir}", file=sys.stderr)  # fmt: skip
-    pipeline.start_services()
+    killer: asyncio.Task[None] | None = None
+    if chaos is not None:
+        chaos.start_hog()
+        await chaos.start(pipeline)
+        killer = asyncio.create_task(chaos.kill_each_once(pipeline))
+    else:
+        pipeline.start_services()
     watcher = asyncio.create_task(_watch(pipeline, args.quiet or args.json))
     try:
 
@@ -177,6 +190,8 @@ async def _run(
         if not args.json:
             print(f"\ntitan demo: replayed {counts.sent} ticks; waiting for the pipeline "
                   "to drain", file=sys.stderr)  # fmt: skip
+        if killer is not None:
+            await killer  # every service was killed once before the drain is judged
 
         def progress(lag: dict[str, int]) -> None:
             if args.json:
@@ -191,6 +206,10 @@ async def _run(
 
         await pipeline.wait_drained(args.timeout, progress)
     finally:
+        if killer is not None:
+            killer.cancel()
+        if chaos is not None:
+            chaos.stop()
         pipeline.stop_services()
         watcher.cancel()
     from titan.digests import DIGEST_TOPICS, digests_of, read_topic
@@ -200,6 +219,8 @@ async def _run(
     summary = summarize(path, symbols, len(ticks), events, digests_of(events))
     summary.update(mode="live", elapsed_s=round(elapsed, 1), topic_prefix=pipeline.prefix,
                    database=pipeline.database)  # fmt: skip
+    if chaos is not None:
+        summary["chaos"] = {"seed": chaos.seed, "killed": chaos.kills}
     _print_summary(summary, args.json)
     if not args.json:
         print(f"titan demo: done in {elapsed:.0f} s; the infrastructure stays up "
