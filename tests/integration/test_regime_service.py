@@ -33,10 +33,10 @@ from shared.settings import KafkaSettings
 from tests.integration.streams import (
     ServiceProcess,
     end_offsets,
-    send_watermark,
     kill_mid_stream,
     read_topic,
     running_service,
+    send_watermark,
     wait_consumed,
     wait_consumed_by,
     wait_outbox_sent,
