@@ -20,17 +20,26 @@ from shared.infra.kafka import ensure_topics
 from shared.infra.postgres import ADMIN_USER, dsn_with, role_for
 from shared.infra.provision import ensure_database, ensure_schemas, secure_database
 from shared.infra.state import LocalInfra
-from shared.topics import all_topics
+from shared.topics import (
+    BACKTEST_REQUESTS,
+    MARKET_BARS,
+    MARKET_TICKS,
+    PAIRS_LIFECYCLE,
+    PAIRS_SPREADS,
+    PARAMS,
+    REGIME_SHIFTS,
+    all_topics,
+)
 from titan.processes import ServiceProcesses
 
 # Each service and the contract topics it consumes: "done" means every service's stored
 # offsets reached the end of each of its input topics.
 SERVICE_INPUTS: dict[str, tuple[str, ...]] = {
-    "market_data": ("market.ticks.v1",),
-    "pairs": ("market.bars.v1",),
-    "regime": ("market.bars.v1", "pairs.spreads.v1"),
-    "signals": ("pairs.spreads.v1", "pairs.lifecycle.v1", "regime.shifts.v1", "params.v1"),
-    "backtest": ("backtest.requests.v1", "pairs.lifecycle.v1"),
+    "market_data": (MARKET_TICKS.name,),
+    "pairs": (MARKET_BARS.name,),
+    "regime": (MARKET_BARS.name, PAIRS_SPREADS.name),
+    "signals": (PAIRS_SPREADS.name, PAIRS_LIFECYCLE.name, REGIME_SHIFTS.name, PARAMS.name),
+    "backtest": (BACKTEST_REQUESTS.name, PAIRS_LIFECYCLE.name),
 }
 
 

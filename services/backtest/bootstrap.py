@@ -14,14 +14,16 @@ from services.backtest.api import SymbolsUnavailable, build_router
 from services.backtest.domain.jobs import RecoveryPolicy
 from services.backtest.domain.requests import JobSpec
 from services.backtest.handlers import BacktestHandlers
-from services.backtest.jobs import HistoryOutage, JobRunner, RunnerSettings, make_pool
+from services.backtest.jobs import AfterJob, HistoryOutage, JobRunner, RunnerSettings, make_pool
 from services.backtest.store import Conn, PgBacktestStore
+from services.backtest.watermark import held_by_jobs, params_watermark, params_watermark_records
 from services.market_data.client import HistoryClient, HistoryUnavailable
 from shared.runtime.batch import Route
+from shared.runtime.event_time import WatermarkOutputs
 from shared.runtime.records import OutgoingRecord
 from shared.runtime.service import ServiceContext, ServiceDefinition
 from shared.settings import ServiceSettings
-from shared.topics import BACKTEST_REQUESTS, PAIRS_LIFECYCLE
+from shared.topics import BACKTEST_REQUESTS, PAIRS_LIFECYCLE, PARAMS
 
 
 class BacktestSettings(ServiceSettings):
@@ -87,9 +89,10 @@ def definition() -> ServiceDefinition:
                 "slippage_bps": s.backtest_lifecycle_slippage_bps,
             },
         )
+        # The lifecycle's watermark gates params.v1's: activations cause parameter sets.
         return [
             Route(BACKTEST_REQUESTS.name, handlers.on_requests),
-            Route(PAIRS_LIFECYCLE.name, handlers.on_lifecycle),
+            Route(PAIRS_LIFECYCLE.name, handlers.on_lifecycle, gates_watermark=True),
         ]
 
     async def history(ctx: ServiceContext, spec: JobSpec) -> pd.DataFrame:
@@ -100,6 +103,7 @@ def definition() -> ServiceDefinition:
 
     async def runner(ctx: ServiceContext) -> None:
         s = _settings(ctx)
+        after_job = await _params_watermark_after_job(ctx)
         job_runner = JobRunner(
             store,
             _transaction(ctx),
@@ -117,6 +121,7 @@ def definition() -> ServiceDefinition:
                 heartbeat_interval_s=s.backtest_heartbeat_s,
                 history_retry_s=s.backtest_history_retry_s,
             ),
+            after_job=after_job,
         )
         await job_runner.run_forever()
 
@@ -137,4 +142,17 @@ def definition() -> ServiceDefinition:
         migrations=[("backtest", Path(__file__).parent / "migrations")],
         api=api,
         background=[runner],
+        watermark_outputs=lambda _s: WatermarkOutputs((PARAMS.name,), hold=held_by_jobs),
     )
+
+
+async def _params_watermark_after_job(ctx: ServiceContext) -> AfterJob:
+    """After a job ends, the params watermark it may release (in the job's transaction)."""
+    lifecycle = len(await ctx.producer.partitions_for(ctx.topics.real(PAIRS_LIFECYCLE.name)))
+    params = len(await ctx.producer.partitions_for(ctx.topics.real(PARAMS.name)))
+
+    async def records(conn: Conn) -> list[OutgoingRecord]:
+        mark = await params_watermark(conn, ctx.store.group_id, ctx.topics, lifecycle)
+        return [] if mark is None else list(params_watermark_records(ctx.topics, params, mark))
+
+    return records

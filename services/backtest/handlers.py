@@ -70,5 +70,7 @@ class BacktestHandlers:
                     b=change.b,
                     end=change.as_of,
                     costs=self.lifecycle_costs,
+                    # tuned on the history the pair has, however short
+                    options={"fit_to_history": True} if kind == "walk_forward" else {},
                 )
                 await self._record(ctx, request, "lifecycle", change.as_of)

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 HistoryFetch = Callable[[JobSpec], Awaitable[pd.DataFrame]]
 Transaction = Callable[[], contextlib.AbstractAsyncContextManager[Conn]]
+AfterJob = Callable[[Conn], Awaitable[list[OutgoingRecord]]]
 
 
 class HistoryOutage(RuntimeError):
@@ -110,6 +111,7 @@ class JobRunner:
         clock: Clock,
         pool_factory: Callable[[], tuple[Executor, Any]],
         settings: RunnerSettings | None = None,
+        after_job: AfterJob | None = None,
     ) -> None:
         self.store = store
         self.transaction = transaction
@@ -119,6 +121,8 @@ class JobRunner:
         self.clock = clock
         self.pool_factory = pool_factory
         self.settings = settings or RunnerSettings()
+        # Rows written with a job's end in its transaction (the params watermark it releases).
+        self.after_job = after_job
         self._pool: Executor | None = None
         self._progress: Any = None
         self._latest: dict[str, float] = {}
@@ -242,6 +246,8 @@ class JobRunner:
         records = self._records(events.completed(job, result, now))
         async with self.transaction() as conn:
             await self.store.write_result(conn, result, now)
+            if self.after_job is not None:
+                records += await self.after_job(conn)
             batch_no = await self.outbox.write(conn, records)
         await self.outbox.publish(batch_no, records)
         log.info("job %s completed: %d trades", job.request_id, result.n_trades)
@@ -252,6 +258,8 @@ class JobRunner:
         records = self._records([events.failed(job, reason, now)])
         async with self.transaction() as conn:
             await self.store.fail_job(conn, job.request_id, reason, now)
+            if self.after_job is not None:
+                records += await self.after_job(conn)
             batch_no = await self.outbox.write(conn, records)
         await self.outbox.publish(batch_no, records)
         log.warning("job %s failed: %s", job.request_id, reason)

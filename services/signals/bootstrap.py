@@ -40,6 +40,10 @@ class SignalsSettings(ServiceSettings):
     # Lifecycle assumed for a pair whose PairStateChanged has not been seen (or not reached
     # by its spread stream yet): `candidate` opens nothing until the pair is declared active.
     signals_unknown_pair_state: Literal["candidate", "active"] = "candidate"
+    # Wait for params.v1's watermark (a backtest service publishes parameter sets and their
+    # event time): a spread at t is decided with exactly the sets in force at t. Off: sets
+    # apply on arrival (nothing would ever advance params.v1 without a backtest service).
+    signals_await_params: bool = False
     # How often GET /signals/stream looks for newly committed signals.
     signals_stream_poll_s: float = Field(default=0.25, gt=0.0, le=60.0)
 
@@ -91,6 +95,7 @@ def definition() -> ServiceDefinition:
                 lambda snapshot: make_engine(settings, snapshot),
                 PostgresSignalsStore,
                 registry=ctx.metrics.registry,
+                await_params=settings.signals_await_params,
             )
         return holder["handlers"]
 

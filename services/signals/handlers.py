@@ -9,7 +9,7 @@ lifecycle, regime and parameter events are known before the spreads they may con
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -25,12 +25,13 @@ from services.signals.domain.convert import (
     signal_payload,
     spread_observation,
 )
-from services.signals.domain.records import EngineSnapshot, RegimeMark
+from services.signals.domain.records import EngineSnapshot, ParamSet, RegimeMark
 from services.signals.store import SignalsStore
 from services.signals.strategy import PairLifecycle, SpreadObservation
 from shared.events import make_envelope
 from shared.events.regime import MARKET_SCOPE
-from shared.runtime.batch import BatchContext, Decoder, Route, envelope_decoder
+from shared.runtime.batch import BatchContext, Decoder, DecodeResult, Route, envelope_decoder
+from shared.runtime.records import ConsumedRecord
 from shared.topics import PAIRS_LIFECYCLE, PAIRS_SPREADS, PARAMS, REGIME_SHIFTS, SIGNALS
 
 T = TypeVar("T")
@@ -61,6 +62,31 @@ def _spread_order(obs: SpreadObservation) -> tuple[datetime, tuple[Any, ...]]:
     return obs.bar_time, (obs.pair_id,)
 
 
+def _params_order(item: tuple[ParamSet, datetime]) -> tuple[datetime, tuple[Any, ...]]:
+    params, applies_from = item
+    return applies_from, (params.pair_key, -1 if params.regime is None else params.regime)
+
+
+def params_decoder() -> Decoder:
+    """(parameter set, the bar time it applies from: the envelope's occurred_at)."""
+    decode = envelope_decoder(PARAMS.name)
+
+    def _decode(records: Sequence[ConsumedRecord]) -> DecodeResult:
+        items: list[Any] = []
+        dead: list[tuple[ConsumedRecord, str]] = []
+        for record in records:
+            envelopes, rejected = decode([record])
+            dead.extend(rejected)
+            for envelope in envelopes:
+                try:
+                    items.append((param_set(envelope.payload), envelope.occurred_at))
+                except ValueError as exc:
+                    dead.append((record, f"rejected by the signals service: {exc}"))
+        return items, dead
+
+    return _decode
+
+
 class SignalsHandlers:
     """Holds the engine (rebuilt by `load`) and handles the four input topics."""
 
@@ -69,9 +95,12 @@ class SignalsHandlers:
         make_engine: EngineFactory,
         store_for: StoreFor,
         registry: CollectorRegistry | None = None,
+        *,
+        await_params: bool = False,
     ) -> None:
         self.make_engine = make_engine
         self.store_for = store_for
+        self.await_params = await_params
         self._engine: SignalEngine | None = None
         self.emitted = Counter(
             "titan_signals_emitted",
@@ -91,11 +120,18 @@ class SignalsHandlers:
 
     def routes(self) -> list[Route]:
         """Shifts, lifecycle changes and spreads are joined by event time (contract rule 7):
-        a spread at t is decided once every one of them has passed t, after the shifts and
-        lifecycle changes at t (route order). Parameter sets carry no bar time yet: they are
-        applied on arrival (see the README on what that leaves to arrival order)."""
+        a spread at t is decided once every one of them has passed t, after the parameter
+        sets, shifts and lifecycle changes at t (route order). Parameter sets apply from their
+        event time (the activation that caused them); they are waited for only with
+        `await_params` (a backtest service publishes them and their watermark), else applied
+        on arrival."""
         return [
-            Route(PARAMS.name, self.on_params, domain_decoder(PARAMS.name, param_set)),
+            Route(
+                PARAMS.name,
+                self.on_params,
+                params_decoder(),
+                aligned=_params_order if self.await_params else None,
+            ),
             Route(
                 REGIME_SHIFTS.name,
                 self.on_regime,
@@ -117,8 +153,8 @@ class SignalsHandlers:
         ]
 
     async def on_params(self, items: list[Any], ctx: BatchContext) -> None:
-        for item in items:
-            self.engine.on_params(item)
+        for param_set_, _applies_from in items:
+            self.engine.on_params(param_set_)
         await self._flush(ctx)
 
     async def on_regime(self, items: list[Any], ctx: BatchContext) -> None:

@@ -45,16 +45,21 @@ log = logging.getLogger(__name__)
 # A route's decoder (batch.Decoder); aligned routes must decode in-process.
 DecodeOne = Callable[[Sequence[ConsumedRecord]], Any]
 Dispatch = Callable[[str, list[Any]], Awaitable[None]]
+# Read in the batch's transaction: the latest output watermark the service's own pending
+# work allows (None: no limit), e.g. backtest's walk-forwards still running.
+Hold = Callable[[asyncpg.Connection], Awaitable[int | None]]
 
 
 @dataclass(frozen=True)
 class WatermarkOutputs:
     """The contract topics whose watermark follows this service's input watermark: after
     every input has passed t, nothing the service still emits is at or before t - delay
-    (pairs: a bar ending at t yields spreads stamped with its start, one interval earlier)."""
+    (pairs: a bar ending at t yields spreads stamped with its start, one interval earlier),
+    nor at or after `hold` allows."""
 
     topics: tuple[str, ...]
     delay: timedelta = timedelta(0)
+    hold: Hold | None = None
 
 
 @dataclass(frozen=True)
@@ -181,7 +186,7 @@ class EventTime:
             await dispatch(real_topic, items)
         await self._persist(conn, advanced, released.persisted)
         if current is not None:
-            self._emit_output(current, emitted)
+            await self._emit_output(conn, current, emitted)
             if self.metrics is not None:
                 self.metrics.input_watermark.set(min(current, END_OF_INPUT_US) / 1e6)
         if self.metrics is not None:
@@ -228,10 +233,15 @@ class EventTime:
             )
             self.join.mark_persisted(waiting)
 
-    def _emit_output(self, input_watermark: int, emitted: list[OutgoingRecord]) -> None:
+    async def _emit_output(
+        self, conn: asyncpg.Connection, input_watermark: int, emitted: list[OutgoingRecord]
+    ) -> None:
         if self.outputs is None:
             return
         out = minus(input_watermark, self.outputs.delay)
+        if self.outputs.hold is not None:
+            held = await self.outputs.hold(conn)
+            out = out if held is None else min(out, held)
         if self.last_output is not None and out <= self.last_output:
             return
         self.last_output = out

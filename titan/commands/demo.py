@@ -76,9 +76,6 @@ def _demo(args: argparse.Namespace) -> int:
         print("titan demo: --offline has no backtest stage yet (parameter sets carry no bar "
               "time to order them by; see the README)", file=sys.stderr)  # fmt: skip
         return 2
-    if args.with_backtest and not args.json:
-        print("titan demo: note: parameter sets from the backtest are applied on arrival, so "
-              "signals may differ between runs (see the README)", file=sys.stderr)  # fmt: skip
     try:
         if args.offline:
             return asyncio.run(_run_offline(args, path, symbols, ticks))
@@ -160,9 +157,12 @@ async def _run(
     services = tuple(s.strip() for s in args.services.split(",") if s.strip())
     services += ("backtest",) if args.with_backtest and "backtest" not in services else ()
     from titan.chaos import CHAOS_ENV, Chaos
+    from titan.drain import wait_until_done
 
     chaos = Chaos(args.chaos) if args.chaos is not None else None
     env = {**DEMO_ENV, **(CHAOS_ENV if chaos is not None else {})}
+    if "backtest" in services:  # signals waits for the parameter sets of each activation
+        env["TITAN_SIGNALS_AWAIT_PARAMS"] = "true"
     pipeline = Pipeline(infra, services, home / "demo-logs", extra_env=env)
     await pipeline.prepare()
     print(f"titan demo: topic prefix {pipeline.prefix}  database {pipeline.database}  "
@@ -204,7 +204,7 @@ async def _run(
             )
             sys.stderr.flush()
 
-        await pipeline.wait_drained(args.timeout, progress)
+        await wait_until_done(pipeline, args.timeout, progress)
     finally:
         if killer is not None:
             killer.cancel()

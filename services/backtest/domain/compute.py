@@ -296,7 +296,7 @@ def _walk_forward(spec: JobSpec, frame: pd.DataFrame, report: Progress) -> JobRe
     a = frame[spec.a].to_numpy(np.float64)
     b = frame[spec.b].to_numpy(np.float64)
     times = _times(frame)
-    grid, costs, wf = spec.param_grid(), spec.engine_costs(), spec.walk_forward
+    grid, costs, wf = spec.param_grid(), spec.engine_costs(), spec.walk_forward.fitted(len(a))
     try:
         splits = make_splits(len(a), wf.train_bars, wf.test_bars, wf.step, wf.mode)
     except ValueError as exc:

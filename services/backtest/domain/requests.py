@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -57,6 +57,17 @@ class WalkForwardOptions:
     min_oos_trades: int = 10
     max_oos_drawdown: float = 0.25
     min_deflated_sharpe: float = 0.95
+    # Shrink train_bars and test_bars (4:1) to the bars the pair has when there are fewer
+    # than train_bars + test_bars: a pair's activation is tuned on the history it has.
+    fit_to_history: bool = False
+
+    def fitted(self, n_bars: int) -> WalkForwardOptions:
+        """The options for `n_bars` of history (unchanged unless fit_to_history)."""
+        if not self.fit_to_history or self.train_bars + self.test_bars <= n_bars:
+            return self
+        test = max(1, n_bars // 5)
+        step = None if self.step is None else max(test, min(self.step, test))
+        return replace(self, train_bars=max(2, n_bars - test), test_bars=test, step=step)
 
 
 @dataclass(frozen=True)
@@ -225,6 +236,7 @@ KNOWN_OPTIONS = (
     "min_oos_trades",
     "max_oos_drawdown",
     "min_deflated_sharpe",
+    "fit_to_history",
 )
 
 
@@ -259,7 +271,15 @@ def parse_walk_forward(options: Mapping[str, Any]) -> WalkForwardOptions:
         min_oos_trades=min_oos_trades,
         max_oos_drawdown=_float(options, "max_oos_drawdown", d.max_oos_drawdown),
         min_deflated_sharpe=_float(options, "min_deflated_sharpe", d.min_deflated_sharpe),
+        fit_to_history=_bool(options, "fit_to_history", d.fit_to_history),
     )
+
+
+def _bool(options: Mapping[str, Any], name: str, default: bool) -> bool:
+    value = options.get(name, default)
+    if not isinstance(value, bool):
+        raise RequestInvalid(f"options.{name}", f"must be true or false, got {value!r}")
+    return value
 
 
 def validate_symbol(field_name: str, symbol: str) -> str:

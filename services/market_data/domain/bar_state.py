@@ -1,4 +1,6 @@
-"""Bar state: the mutable bar the aggregator updates, its row form, and the change set.
+"""Bar state: the mutable bar the aggregator updates, its row form, the change set, and one
+symbol's live bars per lane (interval), which the loop (bars.py) and the vectorised path
+(bars_in_order.py) both update.
 
 A bar's row holds everything needed to continue it after a restart: the VWAP numerator
 (sum of price * size), the sum of prices (VWAP of a bar whose trades carry no size), and
@@ -203,3 +205,59 @@ class BarChanges:
     publish: list[Bar] = field(default_factory=list)
     late: list[LateTick] = field(default_factory=list)
     watermarks: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Lanes:
+    """The aggregator's intervals in order, one lane each: name, width and grace (epoch us)."""
+
+    names: tuple[str, ...]
+    widths: tuple[int, ...]
+    graces: tuple[int, ...]
+
+    def new_symbol(self) -> SymbolBars:
+        return SymbolBars(self.names, self.widths, self.graces)
+
+
+class SymbolBars:
+    """One symbol's watermark and live bars, per interval index, keyed by start."""
+
+    __slots__ = ("closed", "lanes", "next_close", "next_evict", "open", "watermark")
+
+    def __init__(self, names: tuple[str, ...], widths: tuple[int, ...], graces: tuple[int, ...]):
+        self.watermark = BEFORE_ALL
+        self.open: list[dict[int, MutableBar]] = [{} for _ in names]
+        self.closed: list[dict[int, MutableBar]] = [{} for _ in names]
+        # Everything the per-trade loop needs for one interval, in one tuple.
+        self.lanes = tuple(zip(names, widths, graces, self.open, self.closed, strict=True))
+        self.next_close = NEVER  # earliest end among open bars
+        self.next_evict = NEVER  # earliest end + grace among closed bars
+
+    def close_one(
+        self,
+        i: int,
+        start: int,
+        grace: int,
+        touched: dict[MutableBar, None],
+        publish: list[Bar],
+    ) -> None:
+        """Close the open bar of interval i starting at start: published with revision 0 and
+        kept among the closed bars until no trade can revise it (end + grace)."""
+        bar = self.open[i].pop(start)
+        bar.closed = True
+        bar.revision = 0
+        self.closed[i][start] = bar
+        self.next_evict = min(self.next_evict, bar.end + grace)
+        publish.append(bar.to_event())
+        touched[bar] = None
+
+    def evict(self) -> None:
+        """Forget the closed bars the watermark has passed by their grace (rows stay stored)."""
+        watermark = self.watermark
+        next_evict = NEVER
+        for _, _, grace, _, closed in self.lanes:
+            for start in [s for s, bar in closed.items() if bar.end + grace <= watermark]:
+                del closed[start]
+            for bar in closed.values():
+                next_evict = min(next_evict, bar.end + grace)
+        self.next_evict = next_evict

@@ -33,16 +33,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from services.market_data.domain import bars_in_order
 from services.market_data.domain.bar_state import (
-    BEFORE_ALL,
-    NEVER,
     BarChanges,
     BarRow,
+    Lanes,
     LateTick,
     MutableBar,
+    SymbolBars,
     earliest_end,
 )
-from services.market_data.domain.bars_in_order import apply_in_order
 from services.market_data.domain.validation import AcceptedTick, epoch_us
 from shared.clock import Clock
 from shared.events.market import INTERVAL_SECONDS, Bar
@@ -86,36 +86,31 @@ def epoch_us_delta(delta: timedelta) -> int:
     return delta // timedelta(microseconds=1)
 
 
-class _SymbolBars:
-    """One symbol's watermark and live bars, per interval index, keyed by start."""
-
-    __slots__ = ("closed", "lanes", "next_close", "next_evict", "open", "watermark")
-
-    def __init__(self, names: tuple[str, ...], widths: tuple[int, ...], graces: tuple[int, ...]):
-        self.watermark = BEFORE_ALL
-        self.open: list[dict[int, MutableBar]] = [{} for _ in names]
-        self.closed: list[dict[int, MutableBar]] = [{} for _ in names]
-        # Everything the per-trade loop needs for one interval, in one tuple.
-        self.lanes = tuple(zip(names, widths, graces, self.open, self.closed, strict=True))
-        self.next_close = NEVER  # earliest end among open bars
-        self.next_evict = NEVER  # earliest end + grace among closed bars
-
-
 class BarAggregator:
     def __init__(self, config: BarConfig | None = None) -> None:
         self.config = config if config is not None else BarConfig()
-        self._names = self.config.intervals
-        self._widths = tuple(self.config.width_us(i) for i in self._names)
-        self._graces = tuple(self.config.grace_us(i) for i in self._names)
-        self._symbols: dict[str, _SymbolBars] = {}
+        names = self.config.intervals
+        self._lanes = Lanes(
+            names,
+            tuple(self.config.width_us(i) for i in names),
+            tuple(self.config.grace_us(i) for i in names),
+        )
+        self._symbols: dict[str, SymbolBars] = {}
 
     def apply(self, ticks: Sequence[AcceptedTick]) -> BarChanges:
         """Add new trades (never seen before) in arrival order; see the module docstring.
 
         A large batch in time order per symbol takes the vectorised path (bars_in_order.py),
         which gives the same result; any other batch takes the loop."""
-        changes = apply_in_order(self, ticks)
+        changes = self.apply_in_order(ticks)
         return changes if changes is not None else self.apply_each(ticks)
+
+    def apply_in_order(self, ticks: Sequence[AcceptedTick]) -> BarChanges | None:
+        """`apply` by the vectorised path, or None (nothing changed) when the batch does not
+        qualify for it (small, not in time order per symbol, late trades, close on clock)."""
+        if self.config.close_on_clock:
+            return None
+        return bars_in_order.apply_in_order(self._lanes, self._symbols, ticks)
 
     def apply_each(self, ticks: Sequence[AcceptedTick]) -> BarChanges:
         """`apply` as a loop over the trades: exact for any order (and the vector path's oracle)."""
@@ -128,13 +123,13 @@ class BarAggregator:
             _, symbol, ts, price, size, _, _ = tick
             state = symbols.get(symbol)
             if state is None:
-                state = symbols[symbol] = self._new_symbol()
+                state = symbols[symbol] = self._lanes.new_symbol()
             if ts > state.watermark:
                 state.watermark = marks[symbol] = ts
                 if ts >= state.next_close:
                     self._close_reached(state, touched, publish)
                 if ts >= state.next_evict:
-                    self._evict(state)
+                    state.evict()
             watermark = state.watermark
             for name, width, grace, opened, closed in state.lanes:
                 start = ts - ts % width
@@ -179,45 +174,15 @@ class BarAggregator:
         changes.upserts = [bar.to_row() for bar in touched]
         return changes
 
-    def _new_symbol(self) -> _SymbolBars:
-        return _SymbolBars(self._names, self._widths, self._graces)
-
     def _close_reached(
-        self, state: _SymbolBars, touched: dict[MutableBar, None], publish: list[Bar]
+        self, state: SymbolBars, touched: dict[MutableBar, None], publish: list[Bar]
     ) -> None:
         watermark = state.watermark
-        for i, grace in enumerate(self._graces):
+        for i, grace in enumerate(self._lanes.graces):
             due = sorted(s for s, bar in state.open[i].items() if bar.end <= watermark)
             for start in due:
-                self._close_one(state, i, start, grace, touched, publish)
+                state.close_one(i, start, grace, touched, publish)
         state.next_close = earliest_end(state.open)
-
-    def _close_one(
-        self,
-        state: _SymbolBars,
-        i: int,
-        start: int,
-        grace: int,
-        touched: dict[MutableBar, None],
-        publish: list[Bar],
-    ) -> None:
-        bar = state.open[i].pop(start)
-        bar.closed = True
-        bar.revision = 0
-        state.closed[i][start] = bar
-        state.next_evict = min(state.next_evict, bar.end + grace)
-        publish.append(bar.to_event())
-        touched[bar] = None
-
-    def _evict(self, state: _SymbolBars) -> None:
-        watermark = state.watermark
-        next_evict = NEVER
-        for closed, grace in zip(state.closed, self._graces, strict=True):
-            for start in [s for s, bar in closed.items() if bar.end + grace <= watermark]:
-                del closed[start]
-            for bar in closed.values():
-                next_evict = min(next_evict, bar.end + grace)
-        state.next_evict = next_evict
 
     def advance_watermarks(
         self, marks: Mapping[int, int], partition_of: Callable[[str], int]
@@ -235,7 +200,7 @@ class BarAggregator:
             if mark >= state.next_close:
                 self._close_reached(state, touched, changes.publish)
             if mark >= state.next_evict:
-                self._evict(state)
+                state.evict()
         changes.upserts = [bar.to_row() for bar in touched]
         return changes
 
@@ -248,10 +213,10 @@ class BarAggregator:
         touched: dict[MutableBar, None] = {}
         publish = changes.publish
         for state in self._symbols.values():
-            for i, grace in enumerate(self._graces):
+            for i, grace in enumerate(self._lanes.graces):
                 due = sorted(s for s, bar in state.open[i].items() if bar.end + grace < now)
                 for start in due:
-                    self._close_one(state, i, start, grace, touched, publish)
+                    state.close_one(i, start, grace, touched, publish)
             state.next_close = earliest_end(state.open)
         changes.upserts = [bar.to_row() for bar in touched]
         return changes
@@ -273,16 +238,16 @@ class BarAggregator:
     ) -> BarAggregator:
         """Rebuild from stored watermarks and bar rows (extra, finished rows are ignored)."""
         agg = cls(config)
-        index = {name: i for i, name in enumerate(agg._names)}
+        index = {name: i for i, name in enumerate(agg._lanes.names)}
         for symbol, watermark in watermarks.items():
-            agg._symbols[symbol] = state = agg._new_symbol()
+            agg._symbols[symbol] = state = agg._lanes.new_symbol()
             state.watermark = watermark
         for row in rows:
             i = index.get(row.interval)
             owner = agg._symbols.get(row.symbol)
             if i is None or owner is None:
                 continue
-            grace = agg._graces[i]
+            grace = agg._lanes.graces[i]
             if row.closed and row.end_us + grace <= owner.watermark:
                 continue  # can no longer be revised
             bar = MutableBar.from_row(row)

@@ -16,14 +16,15 @@ outcome can be computed per bar run (the consecutive trades of one symbol in one
   bars a trade closes lane by lane, by start, so publications are sorted by (that trade's
   position in the batch, lane, start).
 
-`apply_in_order` returns None when the batch does not qualify; the caller then loops.
-tests/unit/market_data/test_bars_in_order.py checks it equals the loop on the same batches.
+`apply_in_order` works on the aggregator's lanes and per-symbol state (bar_state.py), which
+`BarAggregator.apply_in_order` passes in, and returns None, having changed nothing, when the
+batch does not qualify; the caller then loops. tests/unit/market_data/test_bars_in_order.py
+checks it equals the loop on the same batches.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -31,14 +32,13 @@ import numpy.typing as npt
 from services.market_data.domain.bar_state import (
     BEFORE_ALL,
     BarChanges,
+    Lanes,
     MutableBar,
+    SymbolBars,
     earliest_end,
 )
 from services.market_data.domain.validation import AcceptedTick
 from shared.events import Bar
-
-if TYPE_CHECKING:
-    from services.market_data.domain.bars import BarAggregator, _SymbolBars
 
 # Below this many trades the loop is as fast as the fixed cost of the array set-up.
 MIN_VECTOR_TRADES = 256
@@ -77,9 +77,13 @@ class _Runs:
         return len(self.first) * (int(self.count.max()) + 1)
 
 
-def apply_in_order(agg: BarAggregator, ticks: Sequence[AcceptedTick]) -> BarChanges | None:
+def apply_in_order(
+    lanes: Lanes, symbols: dict[str, SymbolBars], ticks: Sequence[AcceptedTick]
+) -> BarChanges | None:
+    """The batch's changes to the bars of `symbols` (updated in place), or None, nothing
+    changed, when the batch does not qualify (see the module docstring)."""
     n = len(ticks)
-    if n < MIN_VECTOR_TRADES or agg.config.close_on_clock:
+    if n < MIN_VECTOR_TRADES:
         return None
     columns = list(zip(*ticks, strict=True))
     names = list(dict.fromkeys(columns[1]))  # in order of first appearance, without a loop
@@ -97,21 +101,21 @@ def apply_in_order(agg: BarAggregator, ticks: Sequence[AcceptedTick]) -> BarChan
         return None  # some symbol goes back in time within the batch
     sym_first = np.flatnonzero(new_symbol)
     sym_end = np.append(sym_first[1:], n)
-    known = [agg._symbols.get(s) for s in names]
+    known = [symbols.get(s) for s in names]
     old_marks = np.array([s.watermark if s is not None else BEFORE_ALL for s in known])
     if np.any(ts[sym_first] < old_marks):
         return None  # a trade older than its symbol's watermark: late, or a revision
-    lanes = [_Runs(ts - ts % width, new_symbol, n) for width in agg._widths]
-    if any(runs.padded_cells() > MAX_PADDING_FACTOR * n + 4096 for runs in lanes):
+    runs_of = [_Runs(ts - ts % width, new_symbol, n) for width in lanes.widths]
+    if any(runs.padded_cells() > MAX_PADDING_FACTOR * n + 4096 for runs in runs_of):
         return None
 
     # From here on the batch qualifies and state changes.
-    states = [s if s is not None else agg._new_symbol() for s in known]
+    states = [s if s is not None else lanes.new_symbol() for s in known]
     for symbol, state in zip(names, states, strict=True):
-        agg._symbols[symbol] = state
+        symbols[symbol] = state
     touched: dict[MutableBar, None] = {}
-    for lane, runs in enumerate(lanes):
-        _add_runs(agg, lane, runs, states, names, ticks, order, c, ts, price, size, touched)
+    for lane, runs in enumerate(runs_of):
+        _add_runs(lanes, lane, runs, states, names, ticks, order, c, ts, price, size, touched)
     changes = BarChanges()
     closing: list[tuple[int, int, int, Bar]] = []
     for i, state in enumerate(states):
@@ -119,7 +123,7 @@ def apply_in_order(agg: BarAggregator, ticks: Sequence[AcceptedTick]) -> BarChan
         watermark = max(state.watermark, int(ts[hi - 1]))
         if watermark > state.watermark:
             state.watermark = changes.watermarks[names[i]] = watermark
-        for lane, grace in enumerate(agg._graces):
+        for lane, grace in enumerate(lanes.graces):
             opened = state.open[lane]
             for bar_start in sorted(s for s, b in opened.items() if b.end <= watermark):
                 # Closed by the symbol's first trade at or after its end (there is one:
@@ -127,10 +131,10 @@ def apply_in_order(agg: BarAggregator, ticks: Sequence[AcceptedTick]) -> BarChan
                 end = opened[bar_start].end
                 at = lo + int(np.searchsorted(ts[lo:hi], end, side="left"))
                 closed_now: list[Bar] = []
-                agg._close_one(state, lane, bar_start, grace, touched, closed_now)
+                state.close_one(lane, bar_start, grace, touched, closed_now)
                 closing.append((int(order[at]), lane, bar_start, closed_now[0]))
         state.next_close = earliest_end(state.open)
-        agg._evict(state)
+        state.evict()
     closing.sort(key=lambda item: item[:3])
     changes.publish = [event for *_, event in closing]
     changes.upserts = [bar.to_row() for bar in touched]
@@ -138,10 +142,10 @@ def apply_in_order(agg: BarAggregator, ticks: Sequence[AcceptedTick]) -> BarChan
 
 
 def _add_runs(
-    agg: BarAggregator,
+    lanes: Lanes,
     lane: int,
     runs: _Runs,
-    states: list[_SymbolBars],
+    states: list[SymbolBars],
     names: list[str],
     ticks: Sequence[AcceptedTick],
     order: I64,
@@ -152,7 +156,7 @@ def _add_runs(
     touched: dict[MutableBar, None],
 ) -> None:
     """Add each run's trades to its bar of this lane (opened with the run's first trade)."""
-    name, width = agg._names[lane], agg._widths[lane]
+    name, width = lanes.names[lane], lanes.widths[lane]
     n_runs = len(runs.first)
     bars: list[MutableBar] = []
     sums = np.full((3, n_runs), -0.0)  # volume, price * size, price: the bars' sums so far

@@ -36,10 +36,7 @@ from services.pairs.domain.spread import (
 from services.pairs.domain.universe import BarClose, DeferredBar, Universe, UniverseConfig
 from services.pairs.engine.screen import PairScreenResult
 from shared.events import PairStateChanged, PairTested, SpreadUpdated, derive_id, pair_id
-
-TESTS_TOPIC = "pairs.tests.v1"
-LIFECYCLE_TOPIC = "pairs.lifecycle.v1"
-SPREADS_TOPIC = "pairs.spreads.v1"
+from shared.topics import PAIRS_LIFECYCLE, PAIRS_SPREADS, PAIRS_TESTS
 
 
 @dataclass(frozen=True)
@@ -228,7 +225,7 @@ class Pipeline:
                 half_life=hl,
             )
             eid = derive_id("pair-state", pid, screen_id, ch.from_state or "", ch.to_state)
-            fx.events.append(OutEvent(LIFECYCLE_TOPIC, pid, eid, as_of, payload))
+            fx.events.append(OutEvent(PAIRS_LIFECYCLE.name, pid, eid, as_of, payload))
         if new.state == "active" and pid in self.trackers and not changes and r is not None:
             tr = self.trackers[pid]
             if tr.half_life != hl:
@@ -263,7 +260,7 @@ class Pipeline:
             hurst=finite_or_none(r.hurst),
         )
         eid = derive_id("pair-tested", pid, screen_id)
-        fx.events.append(OutEvent(TESTS_TOPIC, pid, eid, as_of, payload))
+        fx.events.append(OutEvent(PAIRS_TESTS.name, pid, eid, as_of, payload))
         return TestRecord(pid, screen_id, as_of, ok, payload)
 
     def _spread_event(self, p: SpreadPoint) -> OutEvent:
@@ -284,4 +281,4 @@ class Pipeline:
             lookback=self.config.spread.lookback,
         )
         eid = derive_id("spread", p.pair_id, self.config.interval, p.bar_time)
-        return OutEvent(SPREADS_TOPIC, p.pair_id, eid, p.bar_time, payload)
+        return OutEvent(PAIRS_SPREADS.name, p.pair_id, eid, p.bar_time, payload)

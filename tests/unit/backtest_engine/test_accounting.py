@@ -10,7 +10,7 @@ import pytest
 from services.backtest.engine import BacktestRun, Costs, SpreadSeries, run_single
 from services.backtest.engine.spreads import compute_spread_series
 from services.signals.strategy import StrategyParams
-from tests.unit.backtest_engine.data import load_pair
+from tests.data import load_pair
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from services.signals.strategy import (
     SignalAction,
     SpreadObservation,
 )
-from tests.unit.backtest_engine.data import load_pair
+from tests.data import load_pair
 
 START = datetime(2000, 1, 3, 21, 0, tzinfo=UTC)
 

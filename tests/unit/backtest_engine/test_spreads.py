@@ -16,7 +16,7 @@ from services.backtest.engine.spreads import (
     rolling_ols_hedge,
     rolling_zscore,
 )
-from tests.unit.backtest_engine.data import load_pair
+from tests.data import load_pair
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 
 from services.backtest.metrics import compute_metrics
-
-from .data_paths import shared_data_dir
+from tests.data import SP500_20_STOCKS, data_file
 
 FloatArray = npt.NDArray[np.float64]
 TOL = 1e-10
@@ -26,7 +25,7 @@ def _fixed_series() -> dict[str, FloatArray]:
     with_nan[[0, 17, 18, 150, 299]] = np.nan
     # A pairs book: flat most of the time, in a trade now and then.
     sparse = np.where(rng.random(400) < 0.3, rng.normal(0.001, 0.008, 400), 0.0)
-    prices = pd.read_csv(shared_data_dir() / "sp500_20stocks_daily_1990_2022.csv.gz")
+    prices = pd.read_csv(data_file(SP500_20_STOCKS))
     msft = prices["MSFT"].to_numpy()[-1500:]
     return {
         "normal": normal,

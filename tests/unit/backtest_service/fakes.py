@@ -1,4 +1,4 @@
-"""In-memory outbox and transaction for runner tests (the store fake lives in store.py)."""
+"""In-memory store, outbox and transaction for the backtest handler and runner tests."""
 
 from __future__ import annotations
 
@@ -7,9 +7,14 @@ import json
 import queue
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
+from services.backtest.domain.compute import JobResult
+from services.backtest.domain.jobs import Job, JobStatus
 from services.backtest.jobs import _init_worker
+from services.backtest.store import BacktestStore, Conn
 from shared.runtime.records import OutgoingRecord
 
 
@@ -40,3 +45,80 @@ def thread_pool() -> tuple[Executor, Any]:
     """Same worker entry point and progress queue protocol, in a thread (fast unit tests)."""
     progress: queue.Queue[tuple[str, float]] = queue.Queue()
     return ThreadPoolExecutor(1, initializer=_init_worker, initargs=(progress,)), progress
+
+
+class FakeBacktestStore(BacktestStore):
+    """The `BacktestStore` contract in memory (handler and runner unit tests; no mocks).
+
+    tests/unit/backtest_service/test_store_contract.py runs the same checks on it and on
+    `PgBacktestStore`."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, Job] = {}
+        self.runs: dict[str, JobResult] = {}
+        self.published: dict[str, str] = {}  # version -> request id
+
+    async def insert_job(self, conn: Conn, job: Job) -> bool:
+        if job.request_id in self.jobs:
+            return False
+        self.jobs[job.request_id] = job
+        return True
+
+    async def get_job(self, conn: Conn, request_id: str) -> Job | None:
+        return self.jobs.get(request_id)
+
+    async def jobs_with_status(self, conn: Conn, status: JobStatus) -> list[Job]:
+        found = [j for j in self.jobs.values() if j.status is status]
+        return sorted(found, key=lambda j: (j.created_at, j.request_id))
+
+    async def save_job(self, conn: Conn, job: Job) -> None:
+        if job.request_id in self.jobs:
+            self.jobs[job.request_id] = job
+
+    async def claim_next(self, conn: Conn, now: datetime) -> Job | None:
+        queued = await self.jobs_with_status(conn, JobStatus.QUEUED)
+        if not queued:
+            return None
+        job = queued[0].started(now)
+        self.jobs[job.request_id] = job
+        return job
+
+    async def heartbeat(self, conn: Conn, request_id: str, progress: float, now: datetime) -> None:
+        job = self.jobs.get(request_id)
+        if job is not None and job.status is JobStatus.RUNNING:
+            value = max(job.progress, min(max(progress, 0.0), 1.0))
+            self.jobs[request_id] = replace(job, progress=value, heartbeat_at=now)
+
+    async def write_result(self, conn: Conn, result: JobResult, now: datetime) -> None:
+        self.runs[result.request_id] = result
+        for p in result.publications:
+            self.published.setdefault(p.version, result.request_id)
+        job = self.jobs[result.request_id]
+        self.jobs[result.request_id] = replace(
+            job, status=JobStatus.COMPLETED, progress=1.0, reason=None, updated_at=now
+        )
+
+    async def get_run(self, conn: Conn, request_id: str) -> dict[str, Any] | None:
+        r = self.runs.get(request_id)
+        if r is None:
+            return None
+        return {
+            "metrics": r.metrics,
+            "best_params": r.best_params,
+            "n_combinations": r.n_combinations,
+            "n_trades": r.n_trades,
+            "n_trials": r.n_trials,
+            "data_start": r.data_start,
+            "data_end": r.data_end,
+        }
+
+    async def get_report(self, conn: Conn, request_id: str) -> str | None:
+        r = self.runs.get(request_id)
+        return None if r is None else r.report_html
+
+    async def count_rows(self, conn: Conn, request_id: str) -> dict[str, int]:
+        r = self.runs.get(request_id)
+        published = sum(1 for rid in self.published.values() if rid == request_id)
+        if r is None:
+            return {"trades": 0, "equity": 0, "published": 0}
+        return {"trades": len(r.trades), "equity": len(r.equity), "published": published}

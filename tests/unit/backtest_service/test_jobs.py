@@ -12,13 +12,17 @@ from services.backtest.domain.jobs import Job, JobStatus, RecoveryPolicy
 from services.backtest.domain.requests import JobSpec, parse_request
 from services.backtest.handlers import BacktestHandlers
 from services.backtest.jobs import HistoryOutage, JobRunner, RunnerSettings
-from services.backtest.store import FakeBacktestStore
 from shared.clock import ManualClock
 from shared.events import BacktestRequested, PairStateChanged, derive_id, make_envelope
 from shared.runtime.batch import BatchContext
 from shared.runtime.records import TopicNames
-from tests.unit.backtest_service.data_paths import msft_ibm_closes
-from tests.unit.backtest_service.fakes import FakeOutbox, no_transaction, thread_pool
+from tests.data import msft_ibm_closes
+from tests.unit.backtest_service.fakes import (
+    FakeBacktestStore,
+    FakeOutbox,
+    no_transaction,
+    thread_pool,
+)
 
 T0 = datetime(2024, 1, 2, tzinfo=UTC)
 GRID = {"entry_z": [1.5, 2.0], "exit_z": [0.5], "lookback": [20]}

@@ -24,7 +24,7 @@ from services.signals.domain.engine import SignalEngine
 from services.signals.domain.params import ParamsBook
 from services.signals.strategy import PairLifecycle, SignalAction, StrategyParams
 from shared.events import BacktestRequested, SpreadUpdated
-from tests.unit.backtest_service.data_paths import msft_ibm_closes
+from tests.data import msft_ibm_closes
 
 
 def _live_signals(

@@ -8,9 +8,9 @@ import pytest
 import statsmodels.api as sm
 
 from services.backtest.domain.regimes import label_regimes, trailing_hedge_spread_changes
-from services.market_data.data import bundled_file
 from services.regime.domain import RefitPolicy
 from services.regime.models import ShiftDetectorSettings
+from tests.data import wide_20_stocks
 
 # A short schedule so a test run costs a few fits.
 REFIT = RefitPolicy(every_bars=63, window_bars=300, min_bars=250)
@@ -18,9 +18,7 @@ REFIT = RefitPolicy(every_bars=63, window_bars=300, min_bars=250)
 
 @pytest.fixture(scope="module")
 def closes() -> pd.DataFrame:
-    path = bundled_file("sp500_20stocks_daily_1990_2022.csv.gz")
-    assert path is not None
-    return pd.read_csv(path, index_col=0, parse_dates=True).iloc[:900]
+    return wide_20_stocks().iloc[:900]
 
 
 @pytest.mark.parametrize("source", ["market", "pair_spread"])

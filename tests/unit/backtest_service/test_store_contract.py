@@ -12,10 +12,11 @@ from services.backtest.bootstrap import definition
 from services.backtest.domain.compute import run_job
 from services.backtest.domain.jobs import Job, JobStatus, RecoveryPolicy
 from services.backtest.domain.requests import parse_request
-from services.backtest.store import BacktestStore, FakeBacktestStore, PgBacktestStore
+from services.backtest.store import BacktestStore, PgBacktestStore
 from shared.events import BacktestRequested
 from shared.runtime.service import apply_migrations, create_pool
-from tests.unit.backtest_service.data_paths import msft_ibm_closes
+from tests.data import msft_ibm_closes
+from tests.unit.backtest_service.fakes import FakeBacktestStore
 
 T0 = datetime(2024, 1, 2, tzinfo=UTC)
 

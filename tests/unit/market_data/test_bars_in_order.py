@@ -12,7 +12,7 @@ from typing import Any
 
 from services.market_data.domain import AcceptedTick, BarAggregator, BarConfig
 from services.market_data.domain.bar_state import BarChanges
-from services.market_data.domain.bars_in_order import MIN_VECTOR_TRADES, apply_in_order
+from services.market_data.domain.bars_in_order import MIN_VECTOR_TRADES
 
 from .ticks_factory import accepted
 
@@ -77,7 +77,7 @@ def test_in_order_batches_give_the_loops_bars_to_the_bit() -> None:
     vectorised = 0
     for batch in batches(rng, in_order_stream(rng, 30_000, 12)):
         expected = outcome(loop.apply_each(batch))
-        changes = apply_in_order(fast, batch)
+        changes = fast.apply_in_order(batch)
         if changes is None:
             assert len(batch) < MIN_VECTOR_TRADES
             changes = fast.apply_each(batch)
@@ -96,7 +96,7 @@ def test_after_a_restore_the_vector_path_continues_the_stored_bars() -> None:
     marks, rows = loop.snapshot()
     restored = BarAggregator.restore(CONFIG, marks, rows)
     expected = outcome(loop.apply_each(ticks[5000:]))
-    changes = apply_in_order(restored, ticks[5000:])
+    changes = restored.apply_in_order(ticks[5000:])
     assert changes is not None
     assert outcome(changes) == expected
     assert state(restored) == state(loop)
@@ -109,10 +109,10 @@ def test_a_batch_going_back_in_time_is_left_to_the_loop_untouched() -> None:
     agg.apply(ticks[:2000])
     before = state(agg)
     late = accepted(ticks[0].symbol, 0.0, 15.0, n=99_999)  # older than its watermark
-    assert apply_in_order(agg, [*ticks[2000:3000], late]) is None
+    assert agg.apply_in_order([*ticks[2000:3000], late]) is None
     swapped = ticks[2000:3000]
     swapped = [*swapped[:10], *reversed(swapped[10:400]), *swapped[400:]]
-    assert apply_in_order(agg, swapped) is None
+    assert agg.apply_in_order(swapped) is None
     assert state(agg) == before
     # Through `apply` both still give the loop's answer.
     loop = BarAggregator(CONFIG)

@@ -11,8 +11,8 @@ import pandas as pd
 from services.market_data.domain import AcceptedTick, BarAggregator, BarConfig, BarRow, epoch_us
 from services.market_data.feeds.replay import replay_ticks
 from shared.events import derive_id
+from tests.data import data_file
 
-from .data_paths import shared_data
 from .ticks_factory import accepted
 
 FREQ = {"1m": "1min", "1h": "1h", "1d": "1D"}
@@ -95,7 +95,7 @@ def _compare(config: BarConfig, ticks: list[AcceptedTick], batch: int) -> set[tu
 
 
 def test_daily_closes_of_twenty_stocks_match_pandas() -> None:
-    feed = replay_ticks(shared_data("sp500_20stocks_daily_1990_2022.csv.gz"))
+    feed = replay_ticks(data_file("sp500_20stocks_daily_1990_2022.csv.gz"))
     ticks = [
         AcceptedTick(
             derive_id("t", t.trade_id),

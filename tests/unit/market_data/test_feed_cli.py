@@ -5,11 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.data import data_file
 from titan.cli import main
 
-from .data_paths import shared_data
-
-CRUDE = str(shared_data("crude_brent_wti_monthly_1987_2020.csv.gz"))
+CRUDE = str(data_file("crude_brent_wti_monthly_1987_2020.csv.gz"))
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,7 @@ from services.market_data.feeds.replay import (
     replay_ticks,
 )
 from shared.clock import ManualClock
-
-from .data_paths import shared_data
+from tests.data import data_file
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
@@ -42,7 +41,7 @@ def test_wide_file_gives_one_tick_per_cell_sorted_and_skips_empty_cells(tmp_path
 
 
 def test_long_file_uses_the_chosen_price_column_and_volume() -> None:
-    path = shared_data("quandl_wiki_stocks_daily_2000_2013.csv.gz")
+    path = data_file("quandl_wiki_stocks_daily_2000_2013.csv.gz")
     adj = replay_ticks(path, symbols=["msft", "IBM"])
     close = replay_ticks(path, symbols=["MSFT"], price_column="Close")
     assert {t.symbol for t in adj} == {"MSFT", "IBM"}
@@ -53,7 +52,7 @@ def test_long_file_uses_the_chosen_price_column_and_volume() -> None:
 
 
 def test_crude_file_with_bom_has_upper_case_symbols() -> None:
-    ticks = replay_ticks(shared_data("crude_brent_wti_monthly_1987_2020.csv.gz"))
+    ticks = replay_ticks(data_file("crude_brent_wti_monthly_1987_2020.csv.gz"))
     assert {t.symbol for t in ticks} == {"BRENT", "WTI"} and len(ticks) == 786
 
 
@@ -78,13 +77,13 @@ def test_bad_files_fail_with_the_reason(tmp_path: Path) -> None:
     with pytest.raises(ReplayError, match="not dates"):
         replay_ticks(_write(tmp_path, "d.csv.gz", "Date,KO\nsoon,1.0\n"))
     with pytest.raises(ReplayError, match="no price column 'Last'"):
-        replay_ticks(shared_data("quandl_wiki_stocks_daily_2000_2013.csv.gz"), price_column="Last")
+        replay_ticks(data_file("quandl_wiki_stocks_daily_2000_2013.csv.gz"), price_column="Last")
     with pytest.raises(ReplayError, match="HH:MM"):
         parse_close_time("9pm")
 
 
 def test_malformed_ticks_are_reported_and_all_reach_the_rejections() -> None:
-    ticks = replay_ticks(shared_data("crude_brent_wti_monthly_1987_2020.csv.gz"))
+    ticks = replay_ticks(data_file("crude_brent_wti_monthly_1987_2020.csv.gz"))
     broken, report = inject_malformed(ticks, rate=0.1, seed=42)
     again, _ = inject_malformed(ticks, rate=0.1, seed=42)
     assert broken == again and len(broken) == len(ticks) and 40 < len(report) < 120

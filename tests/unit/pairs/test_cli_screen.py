@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from services.pairs.cli_screen import JSON_KEYS, run_screen
-from tests.unit.pairs.data_paths import random_universe, shared_data_dir
+from tests.data import CRUDE, SP500_20_STOCKS, data_file
+from tests.unit.pairs.synthetic import random_universe
 
 
 def _write_wide(path: Path, prices: np.ndarray, symbols: list[str]) -> Path:
@@ -33,11 +34,10 @@ def test_json_lines_one_per_pair(tmp_path: Path) -> None:
 
 
 def test_20_stock_file_and_bom_crude_file() -> None:
-    data = shared_data_dir()
     out = io.StringIO()
     code = run_screen(
         [
-            str(data / "sp500_20stocks_daily_1990_2022.csv.gz"),
+            str(data_file(SP500_20_STOCKS)),
             "--autolag",
             "none",
             "--maxlag",
@@ -49,7 +49,7 @@ def test_20_stock_file_and_bom_crude_file() -> None:
     assert code == 0
     assert len(out.getvalue().splitlines()) == 190
     out = io.StringIO()
-    assert run_screen([str(data / "crude_brent_wti_monthly_1987_2020.csv.gz"), "--json"], out) == 0
+    assert run_screen([str(data_file(CRUDE)), "--json"], out) == 0
     row = json.loads(out.getvalue())
     assert {row["a"], row["b"]} == {"WTI", "Brent"}
 

@@ -14,7 +14,7 @@ from services.pairs.engine.diagnostics import (
     hurst_exponent,
 )
 from services.pairs.engine.engle_granger import engle_granger
-from tests.unit.pairs.data_paths import random_universe
+from tests.unit.pairs.synthetic import random_universe
 
 
 def _ar1(phi: float, n: int, seed: int) -> np.ndarray:

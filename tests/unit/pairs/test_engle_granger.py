@@ -17,7 +17,8 @@ from services.pairs.engine.engle_granger import (
     engle_granger,
     engle_granger_all_pairs,
 )
-from tests.unit.pairs.data_paths import crude, quandl_adj_close, random_universe, wide_20_stocks
+from tests.data import crude, quandl_adj_close, wide_20_stocks
+from tests.unit.pairs.synthetic import random_universe
 
 
 def _reference(

@@ -23,7 +23,7 @@ from services.pairs.engine.engle_granger import (
     engle_granger,
 )
 from services.pairs.engine.spread_moments import pair_half_life, pair_hurst
-from tests.unit.pairs.data_paths import random_universe
+from tests.unit.pairs.synthetic import random_universe
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from services.pairs.engine.hedge import (
     tls_hedge_ratio,
 )
 from services.pairs.engine.kalman import KalmanHedgeRatio
-from tests.unit.pairs.data_paths import random_universe
+from tests.unit.pairs.synthetic import random_universe
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import pytest
 from statsmodels.tsa.vector_ar.vecm import coint_johansen
 
 from services.pairs.engine.johansen import johansen_pairs
-from tests.unit.pairs.data_paths import crude, random_universe
+from tests.data import crude
+from tests.unit.pairs.synthetic import random_universe
 
 
 @pytest.mark.parametrize("det_order", [-1, 0, 1])

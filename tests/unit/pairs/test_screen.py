@@ -9,7 +9,8 @@ from statsmodels.stats.multitest import multipletests
 from services.pairs.engine.diagnostics import half_life, hurst_exponent
 from services.pairs.engine.engle_granger import engle_granger
 from services.pairs.engine.screen import screen_universe
-from tests.unit.pairs.data_paths import random_universe, wide_20_stocks
+from tests.data import wide_20_stocks
+from tests.unit.pairs.synthetic import random_universe
 
 SYMBOLS = ["AAA", "BBB", "CCC", "DDD", "EEE", "FFF"]
 

@@ -15,7 +15,7 @@ from services.regime.models import (
     fit_regime_model,
     log_returns_percent,
 )
-from tests.unit.regime._data import sp500_index
+from tests.data import sp500_index
 
 
 @dataclass(frozen=True)

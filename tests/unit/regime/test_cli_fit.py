@@ -11,7 +11,7 @@ import pytest
 
 from services.regime.cli_fit import run_fit
 from services.regime.models import RegimeModelSpec, statsmodels_model
-from tests.unit.regime._data import SP500_INDEX, shared_data_dir
+from tests.data import SP500_INDEX, data_file
 
 
 def _run_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
@@ -30,7 +30,7 @@ def sp500_payload() -> dict[str, Any]:
 
     buffer = io.StringIO()
     argv = [
-        str(shared_data_dir() / SP500_INDEX),
+        str(data_file(SP500_INDEX)),
         "--column",
         "SP500",
         "--returns",
@@ -64,7 +64,7 @@ def test_sp500_output_contract(sp500_payload: dict[str, Any]) -> None:
 def test_sp500_llf_matches_statsmodels_at_reported_params(sp500_payload: dict[str, Any]) -> None:
     import pandas as pd
 
-    prices = pd.read_csv(shared_data_dir() / SP500_INDEX)["SP500"].to_numpy(float)
+    prices = pd.read_csv(data_file(SP500_INDEX))["SP500"].to_numpy(float)
     returns = 100 * np.diff(np.log(prices))
     spec = RegimeModelSpec(k_regimes=2, switching_variance=True)
     oracle = statsmodels_model(returns, spec).filter(

@@ -7,7 +7,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from services.regime.models import OnlineHamiltonFilter, fit_regime_model, log_returns_percent
-from tests.unit.regime._data import sp500_index
+from tests.data import sp500_index
 from tests.unit.regime.conftest import SP500_SPEC, Sp500Fit
 
 

@@ -8,13 +8,12 @@ same start parameters is the oracle: same optimum, same log-likelihood.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from services.market_data.data import bundled_file
 from services.regime.models import FittedRegimeModel, RegimeModelSpec, fit_regime_model
 from services.regime.models.fitting import statsmodels_model
+from tests.data import wide_20_stocks
 
 SPEC = RegimeModelSpec(k_regimes=2, switching_mean=True, switching_variance=True)
 WINDOW, STEP = 756, 63
@@ -23,9 +22,7 @@ WINDOW, STEP = 756, 63
 @pytest.fixture(scope="module")
 def universe_returns() -> np.ndarray:
     """Equal-weight daily log return of the bundled 20 stocks (the demo's market series)."""
-    path = bundled_file("sp500_20stocks_daily_1990_2022.csv.gz")
-    assert path is not None
-    closes = pd.read_csv(path, index_col=0, parse_dates=True)
+    closes = wide_20_stocks()
     return np.log(closes).diff().mean(axis=1).dropna().to_numpy()
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -17,15 +15,14 @@ from services.backtest.walkforward import (
     make_splits,
     run_walk_forward,
 )
+from tests.data import QUANDL_WIKI, data_file
 
 GRID = ParamGrid(entry_z=(1.5, 2.0, 2.5), exit_z=(0.0, 0.5), stop_z=(4.0,), lookback=(20, 60))
 COSTS = Costs(commission_bps=1.0, slippage_bps=2.0)
 
 
 def _prices() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.str_]]:
-    here = Path(__file__).resolve()
-    data = next(p / "shared" / "data" for p in here.parents if (p / "shared" / "data").is_dir())
-    frame = pd.read_csv(data / "quandl_wiki_stocks_daily_2000_2013.csv.gz")
+    frame = pd.read_csv(data_file(QUANDL_WIKI))
     wide = frame.pivot(index="Date", columns="Ticker", values="Adj Close")[["MSFT", "IBM"]].dropna()
     wide = wide.iloc[-1500:]
     return (
