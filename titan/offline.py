@@ -38,15 +38,17 @@ def settings_for(cls: type[BaseSettings], env: Mapping[str, str]) -> Any:
     return cls(**{k: v for k, v in fields.items() if k in cls.model_fields})
 
 
-async def run_offline(ticks: Sequence[Any], env: Mapping[str, str]) -> Events:
+async def run_offline(
+    ticks: Sequence[Any], env: Mapping[str, str], *, with_backtest: bool = False
+) -> Events:
     """Every event the pipeline publishes for `ticks` (a replay, in its order), by topic."""
     out: Events = {}
     bars = market_data_stage(ticks, env)
     out["market.bars.v1"] = bars
     out.update(pairs_stage(bars, env))
     out["regime.shifts.v1"] = await regime_stage(bars, out["pairs.spreads.v1"], env)
+    out["params.v1"] = backtest_stage(bars, out["pairs.lifecycle.v1"], env) if with_backtest else []
     out["signals.v1"] = await signals_stage(out, env)
-    out["params.v1"] = []
     return out
 
 
@@ -102,6 +104,59 @@ async def regime_stage(
     return (await run_routes(regime_routes(service), inputs, "titan-regime"))["regime.shifts.v1"]
 
 
+def backtest_stage(
+    bars: list[Envelope[Any]], lifecycle: list[Envelope[Any]], env: Mapping[str, str]
+) -> list[Envelope[Any]]:
+    """The parameter sets of every activation's walk-forward, as the backtest service runs
+    it: the same request, the same history (the closed bars before the activation, as the
+    market_data history API serves them) and the same computation."""
+    import pandas as pd
+
+    from services.backtest import events
+    from services.backtest.bootstrap import BacktestSettings, lifecycle_handlers
+    from services.backtest.domain.compute import NoHistory, run_job
+    from services.backtest.domain.jobs import Job
+    from services.backtest.domain.requests import RequestInvalid, parse_request
+    from shared.topics import PARAMS
+
+    settings = settings_for(BacktestSettings, env)
+    handlers = lifecycle_handlers(None, settings)  # type: ignore[arg-type]  # store unused
+    latest: dict[tuple[str, str, datetime], tuple[int, float]] = {}
+    for e in bars:
+        b = e.payload
+        key = (b.symbol, b.interval, b.start)
+        if key not in latest or latest[key][0] <= b.revision:
+            latest[key] = (b.revision, b.close)
+    out: list[Envelope[Any]] = []
+    for change in sorted(lifecycle, key=lambda e: (e.payload.as_of, str(e.event_id))):
+        for request in handlers.lifecycle_requests(change.payload):
+            if request.kind != "walk_forward":
+                continue  # only walk-forwards publish parameter sets
+            try:
+                spec = parse_request(request)
+            except RequestInvalid:
+                continue
+            rows = [
+                {"start": start.isoformat(), "symbol": sym, "close": close}
+                for (sym, interval, start), (_rev, close) in latest.items()
+                if sym in (spec.a, spec.b) and interval == spec.interval
+                and (spec.end is None or start < spec.end)
+            ]  # fmt: skip
+            frame = pd.DataFrame(rows)
+            if frame.empty:
+                continue
+            frame["start"] = pd.to_datetime(frame["start"], utc=True)
+            wide = frame.pivot(index="start", columns="symbol", values="close").sort_index()
+            closes = wide.reindex(columns=[s for s in (spec.a, spec.b) if s in wide.columns])
+            try:
+                result = run_job(spec, closes)
+            except (NoHistory, ValueError, ArithmeticError, KeyError, IndexError, TypeError):
+                continue  # the service fails such a job: no parameter set
+            job = Job.queued(spec, PRODUCED_AT, "lifecycle", change.payload.as_of)
+            out += [e for t, e in events.completed(job, result, PRODUCED_AT) if t == PARAMS.name]
+    return out
+
+
 async def signals_stage(events: Events, env: Mapping[str, str]) -> list[Envelope[Any]]:
     from services.signals.bootstrap import SignalsSettings, make_engine
     from services.signals.handlers import SignalsHandlers
@@ -109,7 +164,11 @@ async def signals_stage(events: Events, env: Mapping[str, str]) -> list[Envelope
 
     settings = settings_for(SignalsSettings, env)
     store = DiscardingSignalsStore()
-    handlers = SignalsHandlers(lambda snapshot: make_engine(settings, snapshot), lambda _c: store)
+    handlers = SignalsHandlers(
+        lambda snapshot: make_engine(settings, snapshot),
+        lambda _c: store,
+        await_params=settings.signals_await_params,
+    )
     await handlers.load(store)
     inputs = {t: events.get(t, []) for t in ("params.v1", "regime.shifts.v1",
                                              "pairs.lifecycle.v1", "pairs.spreads.v1")}  # fmt: skip

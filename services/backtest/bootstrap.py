@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from services.backtest.api import SymbolsUnavailable, build_router
 from services.backtest.domain.jobs import RecoveryPolicy
-from services.backtest.domain.requests import JobSpec
+from services.backtest.domain.requests import (
+    KNOWN_OPTIONS,
+    JobSpec,
+    RequestInvalid,
+    parse_walk_forward,
+)
 from services.backtest.handlers import BacktestHandlers
 from services.backtest.jobs import AfterJob, HistoryOutage, JobRunner, RunnerSettings, make_pool
-from services.backtest.store import Conn, PgBacktestStore
+from services.backtest.store import BacktestStore, Conn, PgBacktestStore
 from services.backtest.watermark import held_by_jobs, params_watermark, params_watermark_records
 from services.market_data.client import HistoryClient, HistoryUnavailable
 from shared.runtime.batch import Route
@@ -38,6 +44,27 @@ class BacktestSettings(ServiceSettings):
     market_data_url: str | None = None
     backtest_lifecycle_commission_bps: float = Field(default=1.0, ge=0.0)
     backtest_lifecycle_slippage_bps: float = Field(default=2.0, ge=0.0)
+    # Walk-forward options (JSON object, as in a request's `options`) for the walk-forward
+    # an activation starts, e.g. '{"regimes": "none", "min_oos_trades": 5}'; checked here.
+    backtest_lifecycle_options: str = "{}"
+
+    @field_validator("backtest_lifecycle_options")
+    @classmethod
+    def _lifecycle_options(cls, value: str) -> str:
+        try:
+            options = json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"not JSON: {exc}") from None
+        if not isinstance(options, dict):
+            raise ValueError("must be a JSON object of walk-forward options")
+        unknown = sorted(set(options) - set(KNOWN_OPTIONS))
+        if unknown:
+            raise ValueError(f"unknown option(s) {', '.join(unknown)}")
+        try:
+            parse_walk_forward(options)
+        except RequestInvalid as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
 
 SETTINGS = BacktestSettings
@@ -67,6 +94,14 @@ def _transaction(ctx: ServiceContext):  # type: ignore[no-untyped-def]
     return tx
 
 
+def lifecycle_handlers(store: BacktestStore, s: BacktestSettings) -> BacktestHandlers:
+    costs = {
+        "commission_bps": s.backtest_lifecycle_commission_bps,
+        "slippage_bps": s.backtest_lifecycle_slippage_bps,
+    }
+    return BacktestHandlers(store, costs, json.loads(s.backtest_lifecycle_options))
+
+
 def _settings(ctx: ServiceContext) -> BacktestSettings:
     settings = ctx.settings
     assert isinstance(settings, BacktestSettings)
@@ -81,14 +116,7 @@ def definition() -> ServiceDefinition:
     store = PgBacktestStore()
 
     def routes(ctx: ServiceContext) -> list[Route]:
-        s = _settings(ctx)
-        handlers = BacktestHandlers(
-            store,
-            {
-                "commission_bps": s.backtest_lifecycle_commission_bps,
-                "slippage_bps": s.backtest_lifecycle_slippage_bps,
-            },
-        )
+        handlers = lifecycle_handlers(store, _settings(ctx))
         # The lifecycle's watermark gates params.v1's: activations cause parameter sets.
         return [
             Route(BACKTEST_REQUESTS.name, handlers.on_requests),

@@ -22,9 +22,16 @@ from shared.runtime.batch import BatchContext
 
 
 class BacktestHandlers:
-    def __init__(self, store: BacktestStore, lifecycle_costs: dict[str, float]) -> None:
+    def __init__(
+        self,
+        store: BacktestStore,
+        lifecycle_costs: dict[str, float],
+        lifecycle_options: dict[str, Any] | None = None,
+    ) -> None:
         self.store = store
         self.lifecycle_costs = lifecycle_costs
+        # tuned on the history the pair has, however short, unless the settings say otherwise
+        self.walk_forward_options = {"fit_to_history": True, **(lifecycle_options or {})}
 
     async def _record(
         self, ctx: BatchContext, request: BacktestRequested, source: str, cause_time: Any
@@ -59,18 +66,23 @@ class BacktestHandlers:
     ) -> None:
         """A pair turning active is backtested and walk-forward tuned, data up to as_of."""
         for envelope in items:
-            change = envelope.payload
-            if change.to_state != "active":
-                continue
-            for kind in ("backtest", "walk_forward"):
-                request = BacktestRequested(
-                    request_id=request_id_for_pair(change.pair_id, change.as_of, kind),
-                    kind=kind,
-                    a=change.a,
-                    b=change.b,
-                    end=change.as_of,
-                    costs=self.lifecycle_costs,
-                    # tuned on the history the pair has, however short
-                    options={"fit_to_history": True} if kind == "walk_forward" else {},
-                )
-                await self._record(ctx, request, "lifecycle", change.as_of)
+            for request in self.lifecycle_requests(envelope.payload):
+                await self._record(ctx, request, "lifecycle", envelope.payload.as_of)
+
+    def lifecycle_requests(self, change: PairStateChanged) -> list[BacktestRequested]:
+        """The jobs a lifecycle change starts: none, or a backtest and a walk-forward with
+        data up to its as_of (also used by `titan demo --offline --with-backtest`)."""
+        if change.to_state != "active":
+            return []
+        return [
+            BacktestRequested(
+                request_id=request_id_for_pair(change.pair_id, change.as_of, kind),
+                kind=kind,
+                a=change.a,
+                b=change.b,
+                end=change.as_of,
+                costs=self.lifecycle_costs,
+                options=self.walk_forward_options if kind == "walk_forward" else {},
+            )
+            for kind in ("backtest", "walk_forward")
+        ]

@@ -40,7 +40,9 @@ class BacktestStore(ABC):
 
     @abstractmethod
     async def claim_next(self, conn: Conn, now: datetime) -> Job | None:
-        """The oldest queued job, now running (attempts + 1), or None."""
+        """The next queued job, now running (attempts + 1), or None: first the walk-forwards
+        activations started, earliest activation first (they hold params.v1's watermark, see
+        watermark.py), then the others, oldest first."""
 
     @abstractmethod
     async def heartbeat(self, conn: Conn, request_id: str, progress: float, now: datetime) -> None:
@@ -161,7 +163,10 @@ class PgBacktestStore(BacktestStore):
                        updated_at = $1, heartbeat_at = $1
                  WHERE request_id = (
                        SELECT request_id FROM jobs WHERE status = 'queued'
-                        ORDER BY created_at, request_id
+                        ORDER BY (source = 'lifecycle' AND kind = 'walk_forward') DESC,
+                                 CASE WHEN source = 'lifecycle' AND kind = 'walk_forward'
+                                      THEN requested_at END,
+                                 created_at, request_id
                         FOR UPDATE SKIP LOCKED LIMIT 1)
              RETURNING {_JOB_COLUMNS}""",
             now,

@@ -76,7 +76,7 @@ class FakeBacktestStore(BacktestStore):
             self.jobs[job.request_id] = job
 
     async def claim_next(self, conn: Conn, now: datetime) -> Job | None:
-        queued = await self.jobs_with_status(conn, JobStatus.QUEUED)
+        queued = sorted(await self.jobs_with_status(conn, JobStatus.QUEUED), key=_claim_order)
         if not queued:
             return None
         job = queued[0].started(now)
@@ -122,3 +122,15 @@ class FakeBacktestStore(BacktestStore):
         if r is None:
             return {"trades": 0, "equity": 0, "published": 0}
         return {"trades": len(r.trades), "equity": len(r.equity), "published": published}
+
+
+def _claim_order(job: Job) -> tuple[bool, datetime, datetime, str]:
+    """As PgBacktestStore.claim_next: activations' walk-forwards first, by activation time."""
+    held = job.source == "lifecycle" and job.kind == "walk_forward"
+    first = (job.requested_at or job.created_at) if held else job.created_at
+    return (
+        not held,
+        first if held else datetime.min.replace(tzinfo=first.tzinfo),
+        job.created_at,
+        job.request_id,
+    )
