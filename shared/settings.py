@@ -86,6 +86,10 @@ class ServiceSettings(BaseSettings):
     # be after a broker outage without hammering the broker while it is down.
     outbox_relay_interval_s: float = Field(default=5.0, gt=0.0, le=3600.0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Live feeds: the longest an event waits for a lagging input's watermark before the
+    # service decides without it (counted, logged and stored in forced_releases). Unset:
+    # wait as long as it takes, so live output always equals a replay's (contract rule 7).
+    max_watermark_wait_s: float | None = Field(default=None, gt=0.0, le=86_400.0)
     # Fault injection (determinism checks, `titan demo --chaos`): after each batch the
     # consumer sleeps a random 0..N ms, so batches and interleavings differ run to run.
     fault_batch_delay_ms: int = Field(default=0, ge=0, le=10_000)

@@ -38,6 +38,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from shared.events import DecodeError, Envelope, SignalEmitted, decode, ensure_utc
 from shared.runtime.endpoints import lookup_endpoint
+from shared.runtime.watermarks import is_watermark
 from shared.settings import KafkaSettings
 from shared.topics import SIGNALS
 
@@ -177,6 +178,8 @@ class SignalSubscriber(SignalSource):
             out: list[Envelope[SignalEmitted]] = []
             for tp in sorted(fetched, key=lambda t: t.partition):
                 for message in fetched[tp]:
+                    if is_watermark(message.headers):
+                        continue  # the service's event-time progress, not a signal
                     envelope = self._accept(message.value)
                     if envelope is not None:
                         out.append(envelope)

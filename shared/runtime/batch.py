@@ -210,6 +210,7 @@ class BatchProcessor:
         *,
         outputs: WatermarkOutputs | None = None,
         metrics: RuntimeMetrics | None = None,
+        max_wait_s: float | None = None,
     ) -> None:
         self.routes = list(routes)
         self.store = store
@@ -229,7 +230,14 @@ class BatchProcessor:
         }
         gating = {topics.real(r.topic) for r in self.routes if r.gates_watermark}
         self.event_time = EventTime(
-            aligned, topics, store.group_id, producer_name, outputs, metrics, gating=gating
+            aligned,
+            topics,
+            store.group_id,
+            producer_name,
+            outputs,
+            metrics,
+            gating=gating,
+            max_wait_s=max_wait_s,
         )
 
     async def load_state(self, conn: asyncpg.Connection) -> None:

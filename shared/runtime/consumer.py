@@ -260,6 +260,9 @@ class ConsumerLoop:
                     ) from self.listener_error
                 # Decoding runs here, while the previous batch's transaction is in flight.
                 prepared = self._prepare(fetched) if fetched else None
+                if prepared is None and self.processor.event_time.overdue():
+                    # A bounded wait expired on a silent stream: an empty batch ends it.
+                    prepared = self.processor.prepare({}, {})
                 if in_flight is not None:
                     task, in_flight = in_flight, None
                     await _settling_during(prepared, task)

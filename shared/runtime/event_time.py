@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -41,6 +42,8 @@ from shared.runtime.watermarks import (
 )
 
 log = logging.getLogger(__name__)
+# The input_watermarks row (topic) of the time a bounded wait released through.
+FORCED = "__forced__"
 
 # A route's decoder (batch.Decoder); aligned routes must decode in-process.
 DecodeOne = Callable[[Sequence[ConsumedRecord]], Any]
@@ -80,9 +83,12 @@ class EventTime:
         metrics: RuntimeMetrics | None = None,
         *,
         gating: Iterable[str] = (),
+        max_wait_s: float | None = None,
     ) -> None:
         self.aligned = dict(aligned)
         self.gating = frozenset(self.aligned) | frozenset(gating)
+        # Live feeds: the longest an aligned event waits for a lagging input (None: forever).
+        self.max_wait_s = max_wait_s
         self.topics = topics
         self.group_id = group_id
         self.producer_name = producer_name
@@ -144,7 +150,11 @@ class EventTime:
             "SELECT topic, partition, watermark_us FROM input_watermarks WHERE group_id = $1",
             self.group_id,
         )
-        join.watermarks = {(r["topic"], r["partition"]): r["watermark_us"] for r in rows}
+        join.watermarks = {
+            (r["topic"], r["partition"]): r["watermark_us"] for r in rows if r["topic"] != FORCED
+        }
+        forced = [r["watermark_us"] for r in rows if r["topic"] == FORCED]
+        join.forced_through = forced[0] if forced else None
         pending = await conn.fetch(
             """SELECT topic, partition, "offset", value FROM pending_events
                WHERE group_id = $1 ORDER BY topic, partition, "offset\"""",
@@ -177,10 +187,15 @@ class EventTime:
         advanced = join.observe(marks)
         if advanced:
             await on_watermark(advanced)
-        late = join.add(timed, before)
+        now = time.monotonic()
+        late = join.add(timed, before, now)
         if late and self.metrics is not None:
             self.metrics.late_events.inc(late)
         current = join.input_watermark(self.assignment())
+        forced = self._give_up_waiting(current, now)
+        if forced is not None:
+            await self._record_forced(conn, *forced)
+            current = join.input_watermark(self.assignment())
         released = join.release(current)
         for real_topic, items in runs(released.items):
             await dispatch(real_topic, items)
@@ -191,6 +206,46 @@ class EventTime:
                 self.metrics.input_watermark.set(min(current, END_OF_INPUT_US) / 1e6)
         if self.metrics is not None:
             self.metrics.pending_events.set(len(join.pending))
+
+    def overdue(self) -> bool:
+        """Whether a pending event has waited longer than the bounded wait allows (the
+        consumer loop then runs an empty batch, so the wait ends even on a silent stream)."""
+        if self.max_wait_s is None or not self.join.pending:
+            return False
+        through = self.join.overdue(time.monotonic(), self.max_wait_s)
+        current = self.join.input_watermark(self.assignment())
+        return through is not None and (current is None or through > current)
+
+    def _give_up_waiting(self, current: int | None, now: float) -> tuple[int, list[str]] | None:
+        if self.max_wait_s is None:
+            return None
+        through = self.join.overdue(now, self.max_wait_s)
+        if through is None or (current is not None and through <= current):
+            return None
+        return through, self.join.force(through, self.assignment())
+
+    async def _record_forced(
+        self, conn: asyncpg.Connection, through: int, lagging: list[str]
+    ) -> None:
+        """Counted, logged and stored: every place where live output may differ from a replay."""
+        assert self.max_wait_s is not None
+        log.warning(
+            "gave up waiting %.1f s for %s: released through %s",
+            self.max_wait_s, ", ".join(lagging) or "(none)", describe(through),
+        )  # fmt: skip
+        if self.metrics is not None:
+            self.metrics.wait_expired.inc()
+        await conn.execute(
+            """INSERT INTO forced_releases (group_id, released_through_us, lagging, waited_s)
+               VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING""",
+            self.group_id, through, ", ".join(lagging), self.max_wait_s,
+        )  # fmt: skip
+        await conn.execute(
+            """INSERT INTO input_watermarks AS w (group_id, topic, partition, watermark_us)
+               VALUES ($1, $2, 0, $3) ON CONFLICT (group_id, topic, partition) DO UPDATE
+               SET watermark_us = GREATEST(w.watermark_us, EXCLUDED.watermark_us)""",
+            self.group_id, FORCED, through,
+        )  # fmt: skip
 
     async def _persist(
         self,

@@ -81,6 +81,11 @@ class RuntimeMetrics:
             "Events that arrived behind their input's watermark (processed at once)",
             registry=self.registry,
         )
+        self.wait_expired = Counter(
+            "titan_watermark_wait_expired",
+            "Bounded waits for a lagging input that expired (see forced_releases)",
+            registry=self.registry,
+        )
         self.info = Gauge(
             "titan_service_info", "Service identity", ["service"], registry=self.registry
         )

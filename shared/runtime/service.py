@@ -168,6 +168,7 @@ class ServiceRunner:
                     f"titan-{d.name}",
                     outputs=outputs,
                     metrics=self.metrics,
+                    max_wait_s=self.settings.max_watermark_wait_s,
                 )
                 await self._prepare_event_time(processor, producer, pool, outputs)
                 loop = ConsumerLoop(

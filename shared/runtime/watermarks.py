@@ -138,6 +138,10 @@ class EventTimeJoin:
     # (topic, partition, offset) of pending items already in pending_events
     persisted: set[tuple[str, int, int]] = field(default_factory=set)
     late: int = 0
+    # A bounded wait that expired released everything up to this time (see `overdue`).
+    forced_through: int | None = None
+    # When each pending item arrived (monotonic seconds), for the bounded wait.
+    arrived: dict[tuple[str, int, int], float] = field(default_factory=dict)
 
     def observe(self, marks: Mapping[tuple[str, int], int]) -> dict[tuple[str, int], int]:
         """Record watermarks (each partition keeps its maximum); returns those that advanced."""
@@ -152,19 +156,43 @@ class EventTimeJoin:
         none yet, or nothing is assigned)."""
         marks = [self.watermarks.get(tp) for tp in assigned if tp[0] in self.gating_topics]
         if not marks or any(m is None for m in marks):
-            return None
-        return min(m for m in marks if m is not None)
+            return self.forced_through
+        lowest = min(m for m in marks if m is not None)
+        return lowest if self.forced_through is None else max(lowest, self.forced_through)
 
-    def add(self, items: Iterable[Timed], current: int | None) -> int:
-        """Queue items; returns how many were already behind the input watermark (late:
-        their producer broke its promise, or a copy of a released event)."""
+    def add(self, items: Iterable[Timed], current: int | None, now: float = 0.0) -> int:
+        """Queue items (arrived at monotonic time `now`); returns how many were already
+        behind the input watermark (late: their producer broke its promise, a copy of a
+        released event, or an input a bounded wait gave up on)."""
         late = 0
         for item in items:
             if current is not None and item.time_us <= current:
                 late += 1
             self.pending.append(item)
+            self.arrived[(item.topic, item.partition, item.offset)] = now
         self.late += late
         return late
+
+    def overdue(self, now: float, max_wait_s: float) -> int | None:
+        """The latest event time among pending items that waited longer than `max_wait_s`
+        (None: none did): releasing through it bounds every wait."""
+        limit = now - max_wait_s
+        times = [
+            t.time_us
+            for t in self.pending
+            if self.arrived.get((t.topic, t.partition, t.offset), now) <= limit
+        ]
+        return max(times) if times else None
+
+    def force(self, through: int, assigned: Iterable[tuple[str, int]]) -> list[str]:
+        """Give up waiting up to `through`; returns the partitions that were behind it."""
+        lagging = [
+            f"{t}[{p}]@{describe(self.watermarks.get((t, p)))}"
+            for t, p in sorted(assigned)
+            if t in self.gating_topics and self.watermarks.get((t, p), -(2**62)) < through
+        ]
+        self.forced_through = max(through, self.forced_through or through)
+        return lagging
 
     def release(self, watermark: int | None) -> Released:
         """Every pending item at or before `watermark`, in the one total order, copies once."""
@@ -174,6 +202,8 @@ class EventTimeJoin:
         if not due:
             return Released([], [])
         self.pending = [t for t in self.pending if t.time_us > watermark]
+        for t in due:
+            self.arrived.pop((t.topic, t.partition, t.offset), None)
         due.sort(key=Timed.sort_key)
         items: list[Timed] = []
         seen: set[str] = set()

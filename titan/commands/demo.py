@@ -241,6 +241,8 @@ async def _watch(pipeline: Any, quiet: bool) -> None:
     """Follow lifecycle, regime shifts and signals; print each signal as it arrives."""
     from aiokafka import AIOKafkaConsumer
 
+    from shared.runtime.watermarks import is_watermark
+
     topics = {
         pipeline.topic(t): t for t in ("pairs.lifecycle.v1", "regime.shifts.v1", "signals.v1")
     }
@@ -253,6 +255,8 @@ async def _watch(pipeline: Any, quiet: bool) -> None:
             batch = await consumer.getmany(timeout_ms=500)
             for messages in batch.values():
                 for m in messages:
+                    if is_watermark(m.headers):
+                        continue  # a producer's event-time progress, not an event
                     try:
                         event = json.loads(m.value)
                     except (TypeError, ValueError):

@@ -28,3 +28,16 @@ CREATE TABLE IF NOT EXISTS pending_events (
     PRIMARY KEY (group_id, topic, partition, "offset")
 );
 CREATE INDEX IF NOT EXISTS pending_events_time ON pending_events (group_id, event_time_us);
+
+-- A bounded wait that expired (TITAN_MAX_WATERMARK_WAIT_S, live feeds only): decisions up to
+-- released_through_us were taken without the inputs listed in `lagging`, so they may differ
+-- from a replay's. The input watermark never goes back below the latest such time (its row
+-- in input_watermarks has topic '__forced__').
+CREATE TABLE IF NOT EXISTS forced_releases (
+    group_id            text   NOT NULL,
+    released_through_us bigint NOT NULL,
+    lagging             text   NOT NULL,
+    waited_s            double precision NOT NULL,
+    at                  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (group_id, released_through_us)
+);

@@ -182,3 +182,23 @@ def test_event_id_is_read_off_the_envelope_bytes() -> None:
     raw = b'{"event_id":"92870b79-295a-5e4c-b88b-e2f5d5b4b273","event_type":"Bar"}'
     assert event_id_of(raw) == "92870b79-295a-5e4c-b88b-e2f5d5b4b273"
     assert event_id_of(b"not an envelope") is None
+
+
+def test_a_bounded_wait_releases_what_waited_too_long_and_names_the_lagging_input() -> None:
+    join = EventTimeJoin(frozenset({"a.v1", "b.v1"}))
+    assigned = [("a.v1", 0), ("b.v1", 0)]
+    old = Timed(to_us(T0), 0, (), "old", "a.v1", 0, 0, "old", b"")
+    new = Timed(to_us(T0 + timedelta(days=2)), 0, (), "new", "a.v1", 0, 1, "new", b"")
+    join.add([old], None, now=100.0)
+    join.add([new], None, now=104.0)
+    join.observe({("a.v1", 0): to_us(T0 + timedelta(days=3))})  # b.v1 is silent
+    assert join.input_watermark(assigned) is None
+    assert join.overdue(now=103.0, max_wait_s=5.0) is None
+    through = join.overdue(now=106.0, max_wait_s=5.0)
+    assert through == to_us(T0)  # only what waited 5 s, not the newer event
+    lagging = join.force(through, assigned)
+    assert lagging == ["b.v1[0]@none"]
+    assert [t.item for t in join.release(join.input_watermark(assigned)).items] == ["old"]
+    # the watermark never goes back below what was released; a late copy is counted
+    assert join.input_watermark(assigned) == to_us(T0)
+    assert join.add([replace(old, offset=5, ident="again")], join.input_watermark(assigned)) == 1
