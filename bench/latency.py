@@ -56,6 +56,7 @@ from shared.events import Tick, make_envelope
 from shared.infra.kafka import ensure_topics
 from shared.infra.postgres import dsn_with
 from shared.infra.provision import ensure_database, ensure_schemas
+from shared.runtime.watermarks import END_OF_INPUT_US, is_watermark, to_us, watermark_record
 from shared.topics import TopicSpec, all_topics
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
@@ -171,7 +172,11 @@ async def consume(bootstrap: str, topics: list[str], seen: Seen, stop: asyncio.E
             now = time.time()
             for tp, msgs in batch.items():
                 out = seen.by_topic.setdefault(tp.topic, [])
-                out.extend((now, m.timestamp / 1000.0, json.loads(m.value or b"{}")) for m in msgs)
+                out.extend(
+                    (now, m.timestamp / 1000.0, json.loads(m.value or b"{}"))
+                    for m in msgs
+                    if not is_watermark(m.headers)  # progress records, not events
+                )
     finally:
         await consumer.stop()
 
@@ -300,6 +305,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         sent_at: dict[int, float] = {}  # step -> wall time its first tick was handed over
         hop_sent: dict[str, float] = {}
 
+        tick_partitions = sorted(await producer.partitions_for(topic["market.ticks.v1"]))
+        # regime does not run here: its output has ended before it began (rule 7), so
+        # signals does not wait for shifts that will never come.
+        for p in sorted(await producer.partitions_for(topic["regime.shifts.v1"])):
+            r = watermark_record(topic["regime.shifts.v1"], p, END_OF_INPUT_US, "bench")
+            await producer.send(r.topic, r.value, key=(r.key or "").encode(), partition=p,
+                                headers=list(r.headers))  # fmt: skip
+
         async def send_step(k: int) -> None:
             a, b = path.step()
             ts = T0 + k * BAR + timedelta(seconds=1)
@@ -307,6 +320,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for symbol, price in zip(SYMBOLS, (a, b), strict=True):
                 await producer.send(topic["market.ticks.v1"], tick_bytes(symbol, ts, price),
                                     key=symbol.encode())  # fmt: skip
+            # the feed's progress on every partition: no tick at or before ts follows
+            for p in tick_partitions:
+                r = watermark_record(topic["market.ticks.v1"], p, to_us(ts), "bench")
+                await producer.send(r.topic, r.value, key=(r.key or "").encode(), partition=p,
+                                    headers=list(r.headers))  # fmt: skip
             hop_sent[str(k)] = time.time()
             await producer.send(topic["bench.hop"], str(k).encode(), key=b"k")
 
