@@ -1,7 +1,7 @@
 # Everyday commands. CI (.ci/run) runs `setup`, the `lint` commands, then `test`.
 PYTHON ?= python
-LINT_PATHS := shared services titan tests bench
-TYPED_PATHS := shared services titan
+LINT_PATHS := core shared services titan tests bench
+TYPED_PATHS := core shared services titan
 
 .PHONY: setup test test-unit lint bench demo
 

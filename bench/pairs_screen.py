@@ -38,8 +38,8 @@ from statsmodels.tsa.stattools import adfuller, coint  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.pairs.engine.engle_granger import engle_granger  # noqa: E402
-from services.pairs.engine.screen import screen_arrays  # noqa: E402
+from core.cointegration.engle_granger import engle_granger  # noqa: E402
+from core.cointegration.screen import screen_arrays  # noqa: E402
 
 N_SAMPLE = 100
 ROUNDS = 5

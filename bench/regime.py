@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from services.regime.models import (
+from core.regime import (
     OnlineHamiltonFilter,
     RegimeModelSpec,
     fit_regime_model,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from services.regime.models.detection_eval import detection_table, markdown_table, rows_as_dicts
+from core.regime.detection_eval import detection_table, markdown_table, rows_as_dicts
 
 
 def main() -> int:

@@ -23,7 +23,7 @@ from services.backtest.handlers import BacktestHandlers
 from services.backtest.jobs import AfterJob, HistoryOutage, JobRunner, RunnerSettings, make_pool
 from services.backtest.store import BacktestStore, Conn, PgBacktestStore
 from services.backtest.watermark import held_by_jobs, params_watermark, params_watermark_records
-from services.market_data.client import HistoryClient, HistoryUnavailable
+from shared.clients.market_data import HistoryClient, HistoryUnavailable
 from shared.runtime.batch import Route
 from shared.runtime.event_time import WatermarkOutputs
 from shared.runtime.records import OutgoingRecord

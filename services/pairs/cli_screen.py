@@ -19,8 +19,7 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
-from services.pairs.engine.engle_granger import Autolag
-from services.pairs.engine.screen import PairScreenResult, screen_universe
+from core.cointegration import Autolag, PairScreenResult, screen_universe
 
 MIN_ROWS = 20
 JSON_KEYS = (

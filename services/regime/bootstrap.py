@@ -7,15 +7,16 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from services.regime.api import build_router
-from services.regime.domain import RefitPolicy, TrackerConfig
-from services.regime.handlers import RegimeConfig, RegimeService
-from services.regime.models import (
+from core.regime import (
     SCOPE_SPECS,
+    RefitPolicy,
     RegimeScope,
     ShiftDetectorSettings,
+    TrackerConfig,
     min_observations,
 )
+from services.regime.api import build_router
+from services.regime.handlers import RegimeConfig, RegimeService
 from services.regime.store import PostgresRegimeStore, RegimeStore
 from shared.events.market import INTERVAL_SECONDS, SYMBOL_PATTERN
 from shared.runtime.batch import Route

@@ -15,13 +15,21 @@ from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
-from services.regime.models.fitted import FittedRegimeModel, FloatArray
-from services.regime.models.fitting import fit_regime_model
-from services.regime.models.hamilton import OnlineHamiltonFilter
-from services.regime.models.scopes import RegimeScope, log_returns_percent, regime_names
-from services.regime.models.shifts import ShiftDetectorSettings, detect_shifts
-from services.regime.models.spec import RegimeModelSpec
+from core.regime import (
+    FittedRegimeModel,
+    OnlineHamiltonFilter,
+    RegimeModelSpec,
+    RegimeScope,
+    ShiftDetectorSettings,
+    detect_shifts,
+    fit_regime_model,
+    log_returns_percent,
+    regime_names,
+)
+
+FloatArray = NDArray[np.float64]
 
 EXIT_BAD_INPUT = 2
 

@@ -12,13 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.regime.domain import (
-    ScopeStep,
-    ScopeTracker,
-    SpreadInput,
-    TrackerConfig,
-    UniverseClock,
-)
+from core.regime import ScopeStep, ScopeTracker, TrackerConfig
+from services.regime.domain import SpreadInput, UniverseClock
 from services.regime.store import (
     CloseRow,
     FitRow,

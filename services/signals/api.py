@@ -21,8 +21,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
+from core.strategy import split_pair_id
 from services.signals.store import MAX_HISTORY_LIMIT, ActivePosition, SignalsStore, StoredSignal
-from services.signals.strategy import split_pair_id
 
 OpenStore = Callable[[], AbstractAsyncContextManager[SignalsStore]]
 # A comment line every 15 s keeps proxies from closing an idle stream.

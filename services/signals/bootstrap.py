@@ -11,12 +11,12 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import Field, model_validator
 
+from core.strategy import PairLifecycle, StrategyParams
 from services.signals.api import build_router
 from services.signals.domain import ParamsBook, SignalEngine, defaults_version
 from services.signals.domain.records import EngineSnapshot
 from services.signals.handlers import SignalsHandlers
 from services.signals.store import PostgresSignalsStore, SignalsStore
-from services.signals.strategy import PairLifecycle, StrategyParams
 from shared.runtime.batch import Route
 from shared.runtime.event_time import WatermarkOutputs
 from shared.runtime.service import ServiceContext, ServiceDefinition

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter
 
+from core.strategy import PairLifecycle, SpreadObservation
 from services.signals.domain import SignalEngine
 from services.signals.domain.convert import (
     lifecycle_change,
@@ -27,7 +28,6 @@ from services.signals.domain.convert import (
 )
 from services.signals.domain.records import EngineSnapshot, ParamSet, RegimeMark
 from services.signals.store import SignalsStore
-from services.signals.strategy import PairLifecycle, SpreadObservation
 from shared.events import make_envelope
 from shared.events.regime import MARKET_SCOPE
 from shared.runtime.batch import BatchContext, Decoder, DecodeResult, Route, envelope_decoder

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from core.strategy import PairLifecycle, StrategyParams
 from services.signals.domain.convert import signal_payload
 from services.signals.domain.records import (
     ANY_PAIR,
@@ -28,7 +29,6 @@ from services.signals.domain.records import (
     PositionRecord,
     RegimeMark,
 )
-from services.signals.strategy import PairLifecycle, StrategyParams
 from shared.events import SignalEmitted
 
 MAX_HISTORY_LIMIT = 10_000

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from services.market_data.bootstrap import MarketDataSettings, definition
-from services.market_data.client import HistoryClient
+from shared.clients.market_data import HistoryClient
 from shared.settings import KafkaSettings
 from tests.integration.market_data_support import feed, pandas_daily_bars, twenty_stock_ticks
 from tests.integration.streams import end_offsets, running_service, wait_consumed

@@ -16,9 +16,7 @@ import pandas as pd
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.regime.bootstrap import RegimeSettings, definition
-from services.regime.handlers import shift_event_id
-from services.regime.models import (
+from core.regime import (
     SCOPE_SPECS,
     FittedRegimeModel,
     OnlineHamiltonFilter,
@@ -28,6 +26,8 @@ from services.regime.models import (
     fit_regime_model,
     market_returns,
 )
+from services.regime.bootstrap import RegimeSettings, definition
+from services.regime.handlers import shift_event_id
 from shared.events import decode
 from shared.settings import KafkaSettings
 from tests.integration.streams import (

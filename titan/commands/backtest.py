@@ -141,7 +141,7 @@ def read_price_file(path: Path, symbols: Sequence[str], price_column: str) -> pd
 
 
 async def _fetch(symbols: list[str], interval: str, start: Any, end: Any) -> pd.DataFrame:
-    from services.market_data.client import HistoryClient, HistoryUnavailable
+    from shared.clients.market_data import HistoryClient, HistoryUnavailable
 
     try:
         return await HistoryClient().closes(symbols, interval, start, end)

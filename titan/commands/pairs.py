@@ -89,7 +89,7 @@ async def _fetch(
     ValueError when a symbol has no history in the range."""
     import pandas as pd
 
-    from services.market_data.client import HistoryClient
+    from shared.clients.market_data import HistoryClient
 
     wide = await HistoryClient(base_url=None).closes(symbols, interval, start, end)
     out: dict[str, list[tuple[datetime, float]]] = {}

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from core.regime import ShiftDetectorSettings
 from services.backtest.domain.regimes import RegimeLabels, label_regimes
 from services.backtest.domain.requests import JobSpec
 from services.backtest.engine import GridResult, ParamGrid, run_grid, run_single
@@ -30,7 +31,6 @@ from services.backtest.walkforward import (
     make_splits,
     run_walk_forward,
 )
-from services.regime.models import ShiftDetectorSettings
 
 FloatArray = NDArray[np.float64]
 Progress = Callable[[float], None]

@@ -1,8 +1,8 @@
-"""Regime labels of every bar of a history, from the regime service's own tracker.
+"""Regime labels of every bar of a history, from the tracker the regime service runs.
 
 The walk-forward tunes one parameter set per regime, so each bar needs a label, and a label
 may only use what was known at that bar, or the out-of-sample results would see the future.
-So the history is run through the regime service's ScopeTracker (services.regime.domain),
+So the history is run through the same ScopeTracker as the regime service (core.regime),
 bar by bar, exactly as the live service runs: scheduled refits on a trailing window, the
 online Hamilton filter in between, the same hysteresis (ShiftDetector) that publishes
 shifts. Pair-spread changes use a hedge ratio estimated on the trailing window, never on
@@ -18,12 +18,14 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
-from services.pairs.engine.hedge import rolling_ols_hedge_ratio
-from services.regime.domain import RefitPolicy, ScopeTracker, TrackerConfig
-from services.regime.models import (
+from core.cointegration import rolling_ols_hedge_ratio
+from core.regime import (
     SCOPE_SPECS,
+    RefitPolicy,
     RegimeScope,
+    ScopeTracker,
     ShiftDetectorSettings,
+    TrackerConfig,
     market_returns,
     regime_names,
 )

@@ -7,7 +7,7 @@ marked to market, not liquidated.
 
 Sizing: at the fill of an entry the position gets gross notional ``capital``: shares
 q_a = d * w_a * capital / p_a and q_b = -d * sign(h) * w_b * capital / p_b (d = +1 long,
--1 short spread; w from :func:`services.signals.strategy.legs.leg_weights` at the fill
+-1 short spread; w from :func:`core.strategy.leg_weights` at the fill
 prices and the hedge ratio of the decision bar). Shares stay fixed until the exit fill.
 
 PnL of bar t = q_a(t-1) * (p_a(t) - p_a(t-1)) + q_b(t-1) * (p_b(t) - p_b(t-1)) - costs(t).
@@ -23,8 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from services.signals.strategy.legs import b_leg_sign, leg_weights
-from services.signals.strategy.model import ActionCode
+from core.strategy import ActionCode, b_leg_sign, leg_weights
 
 FloatArray = NDArray[np.float64]
 FILL_MODES = {"next_close": 1, "same_close": 0}

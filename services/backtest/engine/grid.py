@@ -1,7 +1,7 @@
 """Vectorised backtest of the pair strategy over a whole parameter grid.
 
 One pass over time decides every combination at once with the strategy core's own rule
-(:func:`services.signals.strategy.transition.step` on arrays of shape (n_combos,)); z-scores,
+(:func:`core.strategy.transition.step` on arrays of shape (n_combos,)); z-scores,
 hedge ratios and half-lives are computed once per distinct lookback. Fills, costs and PnL
 are then computed for all combinations together (see :mod:`.accounting`).
 """
@@ -17,6 +17,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from core.strategy import (
+    SIZINGS,
+    PositionArrays,
+    Sizing,
+    StrategyParams,
+    gate_bits,
+    step,
+    z_conditions,
+)
 from services.backtest.engine.accounting import (
     Costs,
     Fills,
@@ -25,8 +34,6 @@ from services.backtest.engine.accounting import (
     pnl_matrix,
 )
 from services.backtest.engine.spreads import SpreadSeries, compute_spread_series
-from services.signals.strategy.model import SIZINGS, Sizing, StrategyParams
-from services.signals.strategy.transition import PositionArrays, gate_bits, step, z_conditions
 
 FloatArray = NDArray[np.float64]
 COMBO_DTYPE = np.dtype(

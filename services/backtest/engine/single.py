@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from core.strategy import SignalAction, StrategyParams
 from services.backtest.engine.accounting import Costs, holdings, pnl_matrix
 from services.backtest.engine.grid import ParamGrid, run_grid
 from services.backtest.engine.spreads import SpreadSeries
-from services.signals.strategy.model import SignalAction, StrategyParams
 
 FloatArray = NDArray[np.float64]
 

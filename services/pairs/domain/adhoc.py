@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from services.pairs.engine.engle_granger import Autolag
-from services.pairs.engine.screen import screen_universe
+from core.cointegration import Autolag, screen_universe
 
 MIN_TEST_BARS = 30
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from core.cointegration import PairScreenResult
 from services.pairs.domain.lifecycle import LifecycleSettings, PairRecord, passes, step
 from services.pairs.domain.screening import (
     ScreenSettings,
@@ -34,7 +35,6 @@ from services.pairs.domain.spread import (
     update_tracker,
 )
 from services.pairs.domain.universe import BarClose, DeferredBar, Universe, UniverseConfig
-from services.pairs.engine.screen import PairScreenResult
 from shared.events import PairStateChanged, PairTested, SpreadUpdated, derive_id, pair_id
 from shared.topics import PAIRS_LIFECYCLE, PAIRS_SPREADS, PAIRS_TESTS
 

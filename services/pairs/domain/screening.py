@@ -8,9 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from core.cointegration import Autolag, PairScreenResult, screen_universe
 from services.pairs.domain.lifecycle import ScreenOutcome
-from services.pairs.engine.engle_granger import Autolag
-from services.pairs.engine.screen import PairScreenResult, screen_universe
 
 MIN_SCREEN_BARS = 30
 

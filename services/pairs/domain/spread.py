@@ -19,8 +19,7 @@ from datetime import datetime
 import numpy as np
 from numpy.typing import NDArray
 
-from services.pairs.engine.hedge import ols_hedge_ratio
-from services.pairs.engine.kalman import KalmanHedgeRatio
+from core.cointegration import KalmanHedgeRatio, ols_hedge_ratio
 
 
 @dataclass(frozen=True)

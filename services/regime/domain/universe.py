@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from services.regime.models import market_returns
+from core.regime import market_returns
 
 
 @dataclass(frozen=True, slots=True)

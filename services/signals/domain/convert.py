@@ -6,14 +6,14 @@ import math
 import uuid
 from datetime import datetime
 
-from services.signals.domain.records import ANY_PAIR, ParamSet, RegimeMark
-from services.signals.strategy import (
+from core.strategy import (
     PairLifecycle,
     Signal,
     SpreadObservation,
     StrategyParams,
     split_pair_id,
 )
+from services.signals.domain.records import ANY_PAIR, ParamSet, RegimeMark
 from shared.events import (
     MARKET_SCOPE,
     Leg,

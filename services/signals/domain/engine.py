@@ -38,6 +38,15 @@ import bisect
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from core.strategy import (
+    PairLifecycle,
+    PairSignalMachine,
+    RegimeState,
+    Signal,
+    SignalAction,
+    SpreadObservation,
+    signal_id,
+)
 from services.signals.domain.params import ParamsBook
 from services.signals.domain.records import (
     Changes,
@@ -48,15 +57,6 @@ from services.signals.domain.records import (
     ParamSet,
     PositionRecord,
     RegimeMark,
-)
-from services.signals.strategy import (
-    PairLifecycle,
-    PairSignalMachine,
-    RegimeState,
-    Signal,
-    SignalAction,
-    SpreadObservation,
-    signal_id,
 )
 
 

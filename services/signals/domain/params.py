@@ -15,8 +15,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+from core.strategy import StrategyParams
 from services.signals.domain.records import ANY_PAIR, ParamSet
-from services.signals.strategy import StrategyParams
 
 
 def defaults_version(params: StrategyParams) -> str:

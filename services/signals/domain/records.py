@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from services.signals.strategy import PairLifecycle, Signal, StrategyParams
+from core.strategy import PairLifecycle, Signal, StrategyParams
 
 ControlKind = Literal["lifecycle", "regime"]
 ANY_PAIR = "*"

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from core.strategy import StrategyParams
 from services.backtest.engine import BacktestRun, Costs, SpreadSeries, run_single
 from services.backtest.engine.spreads import compute_spread_series
-from services.signals.strategy import StrategyParams
 from tests.data import load_pair
 
 

@@ -11,9 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from services.backtest.engine import Costs, ParamGrid, SpreadSeries, run_grid, run_single
-from services.backtest.engine.spreads import compute_spread_series
-from services.signals.strategy import (
+from core.strategy import (
     ActionCode,
     PairLifecycle,
     PairSignalMachine,
@@ -21,6 +19,8 @@ from services.signals.strategy import (
     SignalAction,
     SpreadObservation,
 )
+from services.backtest.engine import Costs, ParamGrid, SpreadSeries, run_grid, run_single
+from services.backtest.engine.spreads import compute_spread_series
 from tests.data import load_pair
 
 START = datetime(2000, 1, 3, 21, 0, tzinfo=UTC)

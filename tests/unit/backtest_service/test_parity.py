@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.strategy import PairLifecycle, SignalAction, StrategyParams
 from services.backtest.domain.compute import run_job
 from services.backtest.domain.requests import parse_request
 from services.backtest.engine import compute_spread_series
 from services.signals.domain.convert import spread_observation
 from services.signals.domain.engine import SignalEngine
 from services.signals.domain.params import ParamsBook
-from services.signals.strategy import PairLifecycle, SignalAction, StrategyParams
 from shared.events import BacktestRequested, SpreadUpdated
 from tests.data import msft_ibm_closes
 

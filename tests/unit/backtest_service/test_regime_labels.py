@@ -7,9 +7,8 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
+from core.regime import RefitPolicy, ShiftDetectorSettings
 from services.backtest.domain.regimes import label_regimes, trailing_hedge_spread_changes
-from services.regime.domain import RefitPolicy
-from services.regime.models import ShiftDetectorSettings
 from tests.data import wide_20_stocks
 
 # A short schedule so a test run costs a few fits.

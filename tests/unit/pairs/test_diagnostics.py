@@ -7,13 +7,13 @@ import pytest
 import statsmodels.api as sm
 from statsmodels.stats.multitest import multipletests
 
-from services.pairs.engine.diagnostics import (
+from core.cointegration.diagnostics import (
     benjamini_hochberg,
     cointegration_stability,
     half_life,
     hurst_exponent,
 )
-from services.pairs.engine.engle_granger import engle_granger
+from core.cointegration.engle_granger import engle_granger
 from tests.unit.pairs.synthetic import random_universe
 
 

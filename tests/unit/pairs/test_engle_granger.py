@@ -10,7 +10,7 @@ import pytest
 import statsmodels.api as sm
 from statsmodels.tsa.stattools import adfuller, coint
 
-from services.pairs.engine.engle_granger import (
+from core.cointegration.engle_granger import (
     Autolag,
     EngleGrangerResult,
     default_maxlag,

@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 from statsmodels.tsa.stattools import adfuller, coint
 
-from services.pairs.engine.diagnostics import half_life, hurst_exponent
-from services.pairs.engine.engle_granger import (
+from core.cointegration.diagnostics import half_life, hurst_exponent
+from core.cointegration.engle_granger import (
     Autolag,
     _adf_stat,
     _selection_gram,
     _symbol_moments,
     engle_granger,
 )
-from services.pairs.engine.spread_moments import pair_half_life, pair_hurst
+from core.cointegration.spread_moments import pair_half_life, pair_hurst
 from tests.unit.pairs.synthetic import random_universe
 
 

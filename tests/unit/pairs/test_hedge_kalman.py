@@ -9,12 +9,12 @@ import pytest
 import statsmodels.api as sm
 from statsmodels.regression.rolling import RollingOLS
 
-from services.pairs.engine.hedge import (
+from core.cointegration.hedge import (
     ols_hedge_ratio,
     rolling_ols_hedge_ratio,
     tls_hedge_ratio,
 )
-from services.pairs.engine.kalman import KalmanHedgeRatio
+from core.cointegration.kalman import KalmanHedgeRatio
 from tests.unit.pairs.synthetic import random_universe
 
 

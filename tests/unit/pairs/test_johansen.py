@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from statsmodels.tsa.vector_ar.vecm import coint_johansen
 
-from services.pairs.engine.johansen import johansen_pairs
+from core.cointegration.johansen import johansen_pairs
 from tests.data import crude
 from tests.unit.pairs.synthetic import random_universe
 

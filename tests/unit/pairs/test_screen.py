@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from services.pairs.engine.diagnostics import half_life, hurst_exponent
-from services.pairs.engine.engle_granger import engle_granger
-from services.pairs.engine.screen import screen_universe
+from core.cointegration.diagnostics import half_life, hurst_exponent
+from core.cointegration.engle_granger import engle_granger
+from core.cointegration.screen import screen_universe
 from tests.data import wide_20_stocks
 from tests.unit.pairs.synthetic import random_universe
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.cointegration.hedge import ols_hedge_ratio
+from core.cointegration.kalman import KalmanHedgeRatio
 from services.pairs.domain.spread import SpreadSettings, start_tracker, update_tracker, z_score
-from services.pairs.engine.hedge import ols_hedge_ratio
-from services.pairs.engine.kalman import KalmanHedgeRatio
 from tests.unit.pairs_service.synthetic import bar_times, planted_universe
 
 S = SpreadSettings(lookback=20, delta=1e-4, obs_var=1e-3)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.regime.models import (
+from core.regime import (
     FittedRegimeModel,
     OnlineHamiltonFilter,
     RegimeModelSpec,

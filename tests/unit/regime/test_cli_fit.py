@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from core.regime import RegimeModelSpec, statsmodels_model
 from services.regime.cli_fit import run_fit
-from services.regime.models import RegimeModelSpec, statsmodels_model
 from tests.data import SP500_INDEX, data_file
 
 

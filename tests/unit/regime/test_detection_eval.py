@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.regime.models.detection_eval import (
+from core.regime.detection_eval import (
     MIN_BARS,
     THRESHOLDS,
     DetectionRow,

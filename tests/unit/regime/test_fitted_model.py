@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from services.regime.models import (
+from core.regime import (
     FittedRegimeModel,
     RegimeModelSpec,
     statsmodels_model,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from services.regime.models import OnlineHamiltonFilter, fit_regime_model, log_returns_percent
+from core.regime import OnlineHamiltonFilter, fit_regime_model, log_returns_percent
 from tests.data import sp500_index
 from tests.unit.regime.conftest import SP500_SPEC, Sp500Fit
 

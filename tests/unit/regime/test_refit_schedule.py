@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from services.regime.models import RefitSchedule, RegimeModelSpec, fit_regime_model
+from core.regime import RefitSchedule, RegimeModelSpec, fit_regime_model
 
 T0 = datetime(2024, 1, 5, 21, 0, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.regime.models import ShiftDetector, ShiftDetectorSettings, detect_shifts
+from core.regime import ShiftDetector, ShiftDetectorSettings, detect_shifts
 
 
 def _path(p_high: list[float]) -> np.ndarray:

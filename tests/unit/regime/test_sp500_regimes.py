@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.regime.models import ShiftDetectorSettings, detect_shifts
+from core.regime import ShiftDetectorSettings, detect_shifts
 from tests.unit.regime.conftest import Sp500Fit
 
 HIGH_VOL = 1

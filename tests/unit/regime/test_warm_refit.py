@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from services.regime.models import FittedRegimeModel, RegimeModelSpec, fit_regime_model
-from services.regime.models.fitting import statsmodels_model
+from core.regime import FittedRegimeModel, RegimeModelSpec, fit_regime_model
+from core.regime.fitting import statsmodels_model
 from tests.data import wide_20_stocks
 
 SPEC = RegimeModelSpec(k_regimes=2, switching_mean=True, switching_variance=True)

@@ -7,9 +7,8 @@ from typing import Any, cast
 
 import numpy as np
 
-from services.regime.domain import RefitPolicy, TrackerConfig
+from core.regime import SCOPE_SPECS, RefitPolicy, RegimeScope, ShiftDetectorSettings, TrackerConfig
 from services.regime.handlers import RegimeConfig
-from services.regime.models import SCOPE_SPECS, RegimeScope, ShiftDetectorSettings
 from shared.clock import ManualClock
 from shared.events import Bar, Envelope, SpreadUpdated, bar_id, derive_id, make_envelope
 from shared.runtime.batch import BatchContext

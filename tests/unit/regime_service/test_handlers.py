@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from core.regime import market_returns
 from services.regime.handlers import RegimeService, shift_event_id
-from services.regime.models import market_returns
 from shared.events import MARKET_SCOPE, Envelope
 from shared.runtime.batch import BatchContext
 from shared.runtime.inputs import bar_order

@@ -7,8 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from services.regime.domain import RefitPolicy, ScopeStep, ScopeTracker, SpreadInput
-from services.regime.models import OnlineHamiltonFilter, fit_regime_model
+from core.regime import (
+    OnlineHamiltonFilter,
+    RefitPolicy,
+    ScopeStep,
+    ScopeTracker,
+    fit_regime_model,
+)
+from services.regime.domain import SpreadInput
 from tests.unit.regime_service.builders import day, switching_returns, tracker_config
 
 SEGMENTS = [(150, 1.0), (60, 3.0), (90, 1.0), (60, 3.5), (40, 1.0)]

@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.regime import market_returns
 from services.regime.domain import MarketPoint, UniverseClock
-from services.regime.models import market_returns
 from tests.unit.regime_service.builders import day
 
 SYMBOLS = ("AAA", "BBB", "CCC")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from core.strategy import PairLifecycle, StrategyParams
 from services.signals.domain import ParamsBook, SignalEngine
 from services.signals.domain.convert import param_set, signal_payload
 from services.signals.store import SignalsStore
-from services.signals.strategy import PairLifecycle, StrategyParams
 from shared.events import Payload
 from tests.unit.signals_service.builders import bar, feed, lifecycle, params, shift, spread
 

@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from core.strategy import PairLifecycle, StrategyParams
 from services.signals.api import build_router
 from services.signals.client import BlockingSignalClient
 from services.signals.domain import ParamsBook, SignalEngine
 from services.signals.store import SignalsStore
-from services.signals.strategy import PairLifecycle, StrategyParams
 from shared.events import Payload
 from shared.runtime.http import HttpServer
 from tests.unit.signals_service.builders import bar, feed, spread

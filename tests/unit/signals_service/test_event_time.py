@@ -14,9 +14,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.strategy import PairLifecycle, StrategyParams
 from services.signals.domain import ParamsBook, SignalEngine
 from services.signals.domain.convert import signal_payload
-from services.signals.strategy import PairLifecycle, StrategyParams
 from shared.events import (
     PairStateChanged,
     ParametersPublished,

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from core.strategy import PairLifecycle, Signal, StrategyParams
 from services.signals.domain import ParamsBook, ParamSet, SignalEngine, defaults_version
 from services.signals.domain.convert import param_set, signal_payload
-from services.signals.strategy import PairLifecycle, Signal, StrategyParams
 from shared.events import Payload
 from tests.unit.signals_service.builders import feed, lifecycle, params, shift, spread
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from services.signals.strategy import PairLifecycle, StrategyParams
+from core.strategy import PairLifecycle, StrategyParams
 
 
 @dataclass

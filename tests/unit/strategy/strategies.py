@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import strategies as st
 
-from services.signals.strategy import (
+from core.strategy import (
     PairLifecycle,
     RegimeState,
     SpreadObservation,
     StrategyParams,
 )
-from services.signals.strategy.model import Sizing
+from core.strategy.model import Sizing
 
 SIZING_CHOICES: tuple[Sizing, ...] = ("dollar_neutral", "beta_neutral")
 PAIR = "KO~PEP"

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.signals.strategy import (
+from core.strategy import (
     PairLifecycle,
     PairSignalMachine,
     RegimeState,
@@ -21,7 +21,7 @@ from services.signals.strategy import (
     StrategyParams,
     signal_id,
 )
-from services.signals.strategy.machine import SIGNAL_NAMESPACE
+from core.strategy.machine import SIGNAL_NAMESPACE
 from tests.unit.strategy.reference import reference_action
 from tests.unit.strategy.strategies import PAIR, START, Bar, bar_streams, strategy_params
 

@@ -1,6 +1,6 @@
 """Per-pair signal state machine of the live signals service.
 
-Rules (see :mod:`services.signals.strategy.transition` for the decision table):
+Rules (see :mod:`core.strategy.transition` for the decision table):
 
 - flat -> long spread at z <= -entry_z, short spread at z >= entry_z, only while the pair is
   active and the regime is tradable (never beyond the stop band);
@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from services.signals.strategy.legs import leg_weights, spread_legs, unwind_legs
-from services.signals.strategy.model import (
+from core.strategy.legs import leg_weights, spread_legs, unwind_legs
+from core.strategy.model import (
     ActionCode,
     Leg,
     PairLifecycle,
@@ -38,7 +38,7 @@ from services.signals.strategy.model import (
     SpreadObservation,
     StrategyParams,
 )
-from services.signals.strategy.transition import PositionArrays, gate_bits, step, z_conditions
+from core.strategy.transition import PositionArrays, gate_bits, step, z_conditions
 
 SIGNAL_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://titan.local/events/signals.v1")
 STATE_VERSION = 1

@@ -1,33 +1,33 @@
-"""Pure-NumPy cointegration engine of the pairs service (no I/O).
+"""Pure-NumPy cointegration engine (no I/O), used by pairs (screens, spreads) and backtest.
 
 Engle-Granger over whole universes (statsmodels ``coint`` parity), Johansen for pairs, hedge
 ratios (OLS, TLS, rolling OLS, Kalman), spread diagnostics and the universe screen.
 """
 
-from services.pairs.engine.diagnostics import (
+from core.cointegration.diagnostics import (
     StabilityResult,
     benjamini_hochberg,
     cointegration_stability,
     half_life,
     hurst_exponent,
 )
-from services.pairs.engine.engle_granger import (
+from core.cointegration.engle_granger import (
     Autolag,
     EngleGrangerResult,
     default_maxlag,
     engle_granger,
     engle_granger_all_pairs,
 )
-from services.pairs.engine.hedge import (
+from core.cointegration.hedge import (
     HedgeFit,
     ols_hedge_ratio,
     rolling_ols_hedge_ratio,
     tls_hedge_ratio,
 )
-from services.pairs.engine.johansen import JohansenResult, johansen_pairs
-from services.pairs.engine.kalman import KalmanHedgeRatio, KalmanPath, KalmanStep
-from services.pairs.engine.mackinnon import mackinnon_critical_values, mackinnon_pvalue
-from services.pairs.engine.screen import (
+from core.cointegration.johansen import JohansenResult, johansen_pairs
+from core.cointegration.kalman import KalmanHedgeRatio, KalmanPath, KalmanStep
+from core.cointegration.mackinnon import mackinnon_critical_values, mackinnon_pvalue
+from core.cointegration.screen import (
     PairScreenResult,
     ScreenArrays,
     screen_arrays,

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from services.regime.models.spec import ModelKind, RegimeModelSpec
+from core.regime.spec import ModelKind, RegimeModelSpec
 
 FloatArray = NDArray[np.float64]
 SCHEMA_VERSION = 1

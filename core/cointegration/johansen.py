@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from statsmodels.tsa.coint_tables import c_sja, c_sjt
 
-from services.pairs.engine.engle_granger import prepare_prices
+from core.cointegration.engle_granger import prepare_prices
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from services.signals.strategy.model import SIZINGS, Leg
+from core.strategy.model import SIZINGS, Leg
 
 
 def leg_weights(

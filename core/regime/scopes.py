@@ -17,8 +17,8 @@ from enum import StrEnum
 
 import numpy as np
 
-from services.regime.models.fitted import FloatArray
-from services.regime.models.spec import RegimeModelSpec
+from core.regime.fitted import FloatArray
+from core.regime.spec import RegimeModelSpec
 
 
 class RegimeScope(StrEnum):

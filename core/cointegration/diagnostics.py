@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from services.pairs.engine.engle_granger import Autolag, engle_granger
+from core.cointegration.engle_granger import Autolag, engle_granger
 
 FloatArray = NDArray[np.float64]
 

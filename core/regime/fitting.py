@@ -13,13 +13,13 @@ from scipy.optimize import minimize
 from statsmodels.tsa.regime_switching.markov_autoregression import MarkovAutoregression
 from statsmodels.tsa.regime_switching.markov_regression import MarkovRegression
 
-from services.regime.models.fitted import (
+from core.regime.fitted import (
     FittedRegimeModel,
     FloatArray,
     data_fingerprint,
     statsmodels_param_names,
 )
-from services.regime.models.spec import RegimeModelSpec
+from core.regime.spec import RegimeModelSpec
 
 # Below this the likelihood surface is too flat for k regimes to be identified reliably.
 MIN_OBS_PER_REGIME = 10

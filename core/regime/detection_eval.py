@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from services.regime.models.fitted import FittedRegimeModel, FloatArray
-from services.regime.models.hamilton import OnlineHamiltonFilter
-from services.regime.models.shifts import ShiftDetectorSettings, detect_shifts
-from services.regime.models.spec import RegimeModelSpec
+from core.regime.fitted import FittedRegimeModel, FloatArray
+from core.regime.hamilton import OnlineHamiltonFilter
+from core.regime.shifts import ShiftDetectorSettings, detect_shifts
+from core.regime.spec import RegimeModelSpec
 
 THRESHOLDS: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9)
 MIN_BARS: tuple[int, ...] = (1, 3, 5)

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from services.pairs.engine.diagnostics import benjamini_hochberg
-from services.pairs.engine.engle_granger import (
+from core.cointegration.diagnostics import benjamini_hochberg
+from core.cointegration.engle_granger import (
     Autolag,
     engle_granger_all_pairs,
     prepare_prices,
 )
-from services.pairs.engine.spread_moments import pair_half_life, pair_hurst
+from core.cointegration.spread_moments import pair_half_life, pair_hurst
 
 FloatArray = NDArray[np.float64]
 

@@ -1,18 +1,20 @@
-"""Pure numeric core of the regime service: fitting, online filtering, labels, shifts."""
+"""Regime models (no I/O): Markov-switching fits, the online Hamilton filter, canonical labels,
+shift detection with hysteresis, what each scope is fitted on, and the per-scope tracker that
+runs them bar by bar (used by the regime service and by backtest's regime labels)."""
 
-from services.regime.models.fitted import (
+from core.regime.fitted import (
     FittedRegimeModel,
     data_fingerprint,
     statsmodels_param_names,
 )
-from services.regime.models.fitting import (
+from core.regime.fitting import (
     RefitSchedule,
     fit_regime_model,
     min_observations,
     statsmodels_model,
 )
-from services.regime.models.hamilton import FilterState, OnlineHamiltonFilter
-from services.regime.models.scopes import (
+from core.regime.hamilton import FilterState, OnlineHamiltonFilter
+from core.regime.scopes import (
     SCOPE_SPECS,
     RegimeScope,
     log_returns_percent,
@@ -20,13 +22,14 @@ from services.regime.models.scopes import (
     regime_names,
     spread_changes,
 )
-from services.regime.models.shifts import (
+from core.regime.shifts import (
     RegimeShift,
     ShiftDetector,
     ShiftDetectorSettings,
     detect_shifts,
 )
-from services.regime.models.spec import ModelKind, RegimeModelSpec
+from core.regime.spec import ModelKind, RegimeModelSpec
+from core.regime.tracker import RefitPolicy, ScopeStep, ScopeTracker, TrackerConfig
 
 __all__ = [
     "SCOPE_SPECS",
@@ -34,12 +37,16 @@ __all__ = [
     "FittedRegimeModel",
     "ModelKind",
     "OnlineHamiltonFilter",
+    "RefitPolicy",
     "RefitSchedule",
     "RegimeModelSpec",
     "RegimeScope",
     "RegimeShift",
+    "ScopeStep",
+    "ScopeTracker",
     "ShiftDetector",
     "ShiftDetectorSettings",
+    "TrackerConfig",
     "data_fingerprint",
     "detect_shifts",
     "fit_regime_model",

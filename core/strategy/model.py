@@ -31,7 +31,7 @@ class StrategyParams:
       from the pairs service with its own window.
     - ``time_stop_half_lives`` k (default 3.0): close after ceil(k x half-life at entry) bars in
       the position; ``inf`` disables it.
-    - ``sizing`` (default dollar-neutral): see :mod:`services.signals.strategy.legs`.
+    - ``sizing`` (default dollar-neutral): see :mod:`core.strategy.legs`.
     - ``version``: label of the parameter set, carried by every signal it decides.
     """
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.regime.models.fitted import FittedRegimeModel, FloatArray
+from core.regime.fitted import FittedRegimeModel, FloatArray
 
 # statsmodels bounds probabilities away from zero before taking logs; do the same so that
 # boundary estimates (p = 0 or 1) give identical recursions.

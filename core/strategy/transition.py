@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from services.signals.strategy.model import ActionCode
+from core.strategy.model import ActionCode
 
 # z-score bits. Entry bits use the current parameters; stop and reverted bits use the
 # parameters the open position was entered with.

@@ -41,7 +41,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from services.pairs.engine.mackinnon import mackinnon_critical_values, mackinnon_pvalue
+from core.cointegration.mackinnon import mackinnon_critical_values, mackinnon_pvalue
 
 Autolag = Literal["aic", "bic", "t-stat"] | None
 FloatArray = NDArray[np.float64]

@@ -20,19 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from services.regime.models import (
-    FilterState,
-    FittedRegimeModel,
-    OnlineHamiltonFilter,
-    RegimeModelSpec,
-    RegimeScope,
-    RegimeShift,
-    ShiftDetector,
-    ShiftDetectorSettings,
-    fit_regime_model,
-    min_observations,
-    regime_names,
-)
+from core.regime.fitted import FittedRegimeModel
+from core.regime.fitting import fit_regime_model, min_observations
+from core.regime.hamilton import FilterState, OnlineHamiltonFilter
+from core.regime.scopes import RegimeScope, regime_names
+from core.regime.shifts import RegimeShift, ShiftDetector, ShiftDetectorSettings
+from core.regime.spec import RegimeModelSpec
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.regime.models.fitted import FloatArray
+from core.regime.fitted import FloatArray
 
 
 @dataclass(frozen=True, slots=True)
