@@ -98,3 +98,20 @@ def test_symbol_subset_live_equals_offline(demo_home: Path) -> None:
     }
     assert_same_content(runs)
     assert runs["offline"]["symbols"] == SUBSET.split(",")
+
+
+def test_with_backtest_parameter_sets_are_published_used_and_equal_offline(
+    demo_home: Path,
+) -> None:
+    """Walk-forwards of every activation publish parameter sets that apply from the
+    activation's bar time; signals waits for them, so live equals offline here too."""
+    subset = "PFE,GE,CVX,KO"
+    runs = {
+        "offline": run_demo(demo_home, "--offline", "--with-backtest", "--symbols", subset),
+        "live": run_demo(demo_home, "--quiet", "--with-backtest", "--symbols", subset),
+    }
+    assert_same_content(runs)
+    assert runs["offline"]["digests"]["params.v1"]["count"] > 0
+    without = run_demo(demo_home, "--offline", "--symbols", subset)
+    # the published sets changed what signals decided
+    assert without["digests"]["signals.v1"] != runs["offline"]["digests"]["signals.v1"]
