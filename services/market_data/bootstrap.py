@@ -61,9 +61,25 @@ class MarketDataSettings(ServiceSettings):
 SETTINGS = MarketDataSettings
 
 
+async def check_co_partitioned(ctx: ServiceContext) -> None:
+    """Bar partition p takes its watermark from tick partition p: both topics must have the
+    same partition count (and the same key, the symbol), or bars would be promised wrongly."""
+    counts = {}
+    for spec in (MARKET_TICKS, MARKET_BARS):
+        found = await ctx.producer.partitions_for(ctx.topics.real(spec.name))
+        counts[spec.name] = len(found or ())
+    if counts[MARKET_TICKS.name] != counts[MARKET_BARS.name]:
+        raise RuntimeError(
+            f"{MARKET_TICKS.name} has {counts[MARKET_TICKS.name]} partitions and "
+            f"{MARKET_BARS.name} {counts[MARKET_BARS.name]}: they must be co-partitioned "
+            "(same count) for bar watermarks; recreate one of them"
+        )
+
+
 def definition() -> ServiceDefinition:
     store = MarketDataStore()
     holder: dict[str, MarketData] = {}
+    checked: list[bool] = []
 
     def service(ctx: ServiceContext) -> MarketData:
         if "svc" not in holder:
@@ -98,6 +114,9 @@ def definition() -> ServiceDefinition:
         ]
 
     async def on_start(ctx: ServiceContext) -> None:
+        if not checked:  # once: on_start also reloads state before a retried batch
+            await check_co_partitioned(ctx)
+            checked.append(True)
         async with ctx.pool.acquire() as conn:
             await service(ctx).load(conn)
 
