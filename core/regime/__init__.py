@@ -29,12 +29,20 @@ from core.regime.shifts import (
     detect_shifts,
 )
 from core.regime.spec import ModelKind, RegimeModelSpec
-from core.regime.tracker import RefitPolicy, ScopeStep, ScopeTracker, TrackerConfig
+from core.regime.tracker import (
+    Fitter,
+    RefitPolicy,
+    ScopeStep,
+    ScopeTracker,
+    TrackerConfig,
+    fit_in_process,
+)
 
 __all__ = [
     "SCOPE_SPECS",
     "FilterState",
     "FittedRegimeModel",
+    "Fitter",
     "ModelKind",
     "OnlineHamiltonFilter",
     "RefitPolicy",
@@ -49,6 +57,7 @@ __all__ = [
     "TrackerConfig",
     "data_fingerprint",
     "detect_shifts",
+    "fit_in_process",
     "fit_regime_model",
     "log_returns_percent",
     "market_returns",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,17 @@ from core.regime.shifts import RegimeShift, ShiftDetector, ShiftDetectorSettings
 from core.regime.spec import RegimeModelSpec
 
 log = logging.getLogger(__name__)
+
+# Fits one window: (values, spec, start_params, start_hess_inv) -> model. The tracker calls
+# it in-process by default; the regime service may hand it to a pool of processes, so that
+# the scopes of one batch fit in parallel (their trackers are independent).
+Fitter = Callable[[Any, RegimeModelSpec, Any, Any], FittedRegimeModel]
+
+
+def fit_in_process(
+    values: Any, spec: RegimeModelSpec, start_params: Any, start_hess_inv: Any
+) -> FittedRegimeModel:
+    return fit_regime_model(values, spec, start_params=start_params, start_hess_inv=start_hess_inv)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +108,7 @@ class ScopeTracker:
     filter: OnlineHamiltonFilter | None = None
     detector: ShiftDetector | None = None
     fit_failures: int = 0
+    fitter: Fitter = fit_in_process  # how (not what) to fit: never part of the state
 
     def __post_init__(self) -> None:
         self.window = deque(self.window, maxlen=self.config.refit.window_bars)
@@ -148,11 +161,11 @@ class ScopeTracker:
         # statsmodels' own start values when that fails (e.g. boundary estimates).
         for start_params in (start, None) if start is not None else (None,):
             try:
-                model = fit_regime_model(
+                model = self.fitter(
                     values,
                     self.config.spec,
-                    start_params=start_params,
-                    start_hess_inv=curvature if start_params is not None else None,
+                    start_params,
+                    curvature if start_params is not None else None,
                 )
                 break
             except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:

@@ -16,6 +16,7 @@ from core.regime import (
     min_observations,
 )
 from services.regime.api import build_router
+from services.regime.fit_pool import workers_for
 from services.regime.handlers import RegimeConfig, RegimeService
 from services.regime.store import PostgresRegimeStore, RegimeStore
 from shared.events.market import INTERVAL_SECONDS, SYMBOL_PATTERN
@@ -41,6 +42,9 @@ class RegimeSettings(ServiceSettings):
     regime_min_bars: int = Field(default=250, ge=1)
     regime_shift_threshold: float = Field(default=0.8, ge=0.5, lt=1.0)
     regime_shift_min_bars: int = Field(default=3, ge=1)
+    # Processes that fit the pair scopes of a batch in parallel: -1 one per core, 0 none
+    # (fits in the service's process, one scope after the other).
+    regime_fit_workers: int = Field(default=0, ge=-1, le=64)
 
     @field_validator("regime_bar_interval")
     @classmethod
@@ -87,6 +91,7 @@ class RegimeSettings(ServiceSettings):
             benchmark=self.regime_benchmark_symbol or None,
             universe=universe,
             stale_after=self.regime_stale_after_bars,
+            fit_workers=workers_for(self.regime_fit_workers),
         )
 
 

@@ -7,6 +7,7 @@ mutated in memory while the same changes are written in the batch transaction.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +15,7 @@ from typing import Any
 
 from core.regime import ScopeStep, ScopeTracker, TrackerConfig
 from services.regime.domain import SpreadInput, UniverseClock
+from services.regime.fit_pool import FitPool
 from services.regime.store import (
     CloseRow,
     FitRow,
@@ -43,6 +45,8 @@ class RegimeConfig:
     benchmark: str | None = None
     universe: tuple[str, ...] | None = None
     stale_after: int = 20
+    # Fit processes (fit_pool.py): 0 fits in-process, one scope after the other.
+    fit_workers: int = 0
 
     def new_clock(self) -> UniverseClock:
         return UniverseClock(
@@ -68,6 +72,7 @@ class _Effects:
 class RegimeService:
     def __init__(self, store: RegimeStore, config: RegimeConfig) -> None:
         self.store = store
+        self.fit_pool = FitPool(config.fit_workers) if config.fit_workers > 0 else None
         self.config = config
         self.clock = config.new_clock()
         self.trackers: dict[str, ScopeTracker] = {}
@@ -91,6 +96,8 @@ class RegimeService:
             keep = cfg.refit.window_bars
             window_rows = loaded.windows.get(row.scope, [])[-keep:]
             self.trackers[row.scope] = ScopeTracker.restore(row.scope, cfg, row.state, window_rows)
+            if self.fit_pool is not None:
+                self.trackers[row.scope].fitter = self.fit_pool.fit
             if row.spread_input is not None:
                 self.spread_inputs[row.scope] = SpreadInput.from_dict(row.spread_input)
             self.latest[row.scope] = row
@@ -109,11 +116,31 @@ class RegimeService:
         await self._write(fx, ctx)
 
     async def handle_spreads(self, items: list[Envelope[SpreadUpdated]], ctx: BatchContext) -> None:
-        fx = _Effects()
+        """Each pair scope's updates in their order; scopes are independent of each other, so
+        with a fit pool they are processed side by side (their fits on every core)."""
+        by_scope: dict[str, list[SpreadUpdated]] = {}
         for envelope in items:
             update = envelope.payload
-            if update.interval != self.config.bar_interval or update.pair_id == MARKET_SCOPE:
-                continue
+            if update.interval == self.config.bar_interval and update.pair_id != MARKET_SCOPE:
+                by_scope.setdefault(update.pair_id, []).append(update)
+        scopes = sorted(by_scope)
+        pool = self.fit_pool
+        if pool is None or len(scopes) < 2:
+            parts = [self._spread_scope(by_scope[s]) for s in scopes]
+        else:
+            loop = asyncio.get_running_loop()
+            parts = list(
+                await asyncio.gather(
+                    *(loop.run_in_executor(pool.threads, self._spread_scope, by_scope[s])
+                      for s in scopes)
+                )
+            )  # fmt: skip
+        await self._write(_merged(parts), ctx)
+
+    def _spread_scope(self, updates: list[SpreadUpdated]) -> _Effects:
+        """One pair scope's updates of a batch, in order (touches only that scope's state)."""
+        fx = _Effects()
+        for update in updates:
             current = SpreadInput(
                 update.bar_time,
                 update.spread,
@@ -131,12 +158,14 @@ class RegimeService:
                 fx.last_step.setdefault(update.pair_id, _no_step(update.bar_time))
                 continue
             self._observe(update.pair_id, update.bar_time, previous.change_to(current), fx)
-        await self._write(fx, ctx)
+        return fx
 
     def _ensure_tracker(self, scope: str) -> ScopeTracker:
         tracker = self.trackers.get(scope)
         if tracker is None:
             tracker = ScopeTracker(scope, self._tracker_config(scope))
+            if self.fit_pool is not None:
+                tracker.fitter = self.fit_pool.fit
             self.trackers[scope] = tracker
         return tracker
 
@@ -243,6 +272,19 @@ class RegimeService:
             state=tracker.state_dict(),
             spread_input=spread.to_dict() if spread is not None else None,
         )
+
+
+def _merged(parts: list[_Effects]) -> _Effects:
+    fx = _Effects()
+    for part in parts:
+        fx.closes += part.closes
+        fx.observations += part.observations
+        fx.probabilities += part.probabilities
+        fx.fits += part.fits
+        fx.shifts += part.shifts
+        fx.last_step.update(part.last_step)
+        fx.clock_changed |= part.clock_changed
+    return fx
 
 
 def _merge_by_bar_time(items: list[Envelope[Bar]], interval: str) -> list[Bar]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -135,3 +136,44 @@ async def test_pair_scope_from_spreads() -> None:
     (row,) = await store.current(None)
     assert row.scope == "AAA~BBB" and row.kind == "pair_spread"
     assert row.spread_input is not None
+
+
+def _pair_spreads(pairs: list[str], n: int) -> list[Envelope[Any]]:
+    rng = np.random.default_rng(11)
+    sigma = np.r_[
+        np.full(n // 2, 0.002), np.full(n // 4, 0.01), np.full(n - n // 2 - n // 4, 0.002)
+    ]
+    out: list[Envelope[Any]] = []
+    legs = {p: (50 * np.exp(np.cumsum(rng.normal(0, sigma))),
+                40 * np.exp(np.cumsum(rng.normal(0, 0.001, n)))) for p in pairs}  # fmt: skip
+    for i in range(n):  # pairs interleaved, each in its own order
+        for p in pairs:
+            pa, pb = legs[p]
+            out.append(spread_envelope(p, day(i), float(pa[i]), float(pb[i]), 1.0))
+    return out
+
+
+async def test_a_fit_pool_gives_the_in_process_results_for_every_scope() -> None:
+    """Scopes processed side by side, their fits in worker processes: the same fits,
+    probabilities and shifts as one scope after the other in-process."""
+    spreads = _pair_spreads(["AAA~BBB", "CCC~DDD", "EEE~FFF"], 260)
+    results = []
+    for workers in (0, 2):
+        store = InMemoryRegimeStore()
+        svc = RegimeService(store, replace(regime_config(), fit_workers=workers))
+        await svc.load(None)
+        emitted: list[dict[str, Any]] = []
+        try:
+            for i in range(0, len(spreads), 97):
+                ctx = batch_context()
+                await svc.handle_spreads(spreads[i : i + 97], ctx)
+                emitted += _events(ctx)
+        finally:
+            if svc.fit_pool is not None:
+                svc.fit_pool.close()
+        assert store.fits, "the scopes must be long enough to be fitted"
+        results.append((sorted(map(str, emitted)), store.snapshot()))
+    (inline_events, inline), (pooled_events, pooled) = results
+    assert pooled_events == inline_events
+    for table in ("fits", "probabilities", "shifts", "trackers"):
+        assert pooled[table] == inline[table], table
