@@ -27,6 +27,45 @@ GATING_INPUTS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Who produces each gating input (and its watermark).
+PRODUCERS = {
+    "market.bars.v1": "market_data",
+    "pairs.spreads.v1": "pairs",
+    "pairs.lifecycle.v1": "pairs",
+    "regime.shifts.v1": "regime",
+    "params.v1": "backtest",
+}
+
+
+async def end_inputs_nobody_produces(pipeline: Pipeline) -> list[str]:
+    """A service run without the producer of one of its inputs would wait for it forever:
+    that input has ended before it began, so its end of input is sent now (rule 7)."""
+    from aiokafka import AIOKafkaProducer
+
+    from shared.runtime.watermarks import END_OF_INPUT_US, watermark_record
+
+    orphaned = sorted(
+        {t for inputs in gating_inputs(pipeline.services).values() for t in inputs}
+        - {t for t, producer in PRODUCERS.items() if producer in pipeline.services}
+    )
+    if not orphaned:
+        return []
+    producer = AIOKafkaProducer(bootstrap_servers=pipeline.bootstrap, acks="all")
+    await producer.start()
+    try:
+        for topic in orphaned:
+            real = pipeline.topic(topic)
+            for p in sorted(await producer.partitions_for(real)):
+                r = watermark_record(real, p, END_OF_INPUT_US, "titan-demo")
+                await producer.send(
+                    real, r.value, key=(r.key or "").encode(), partition=p, headers=list(r.headers)
+                )
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return orphaned
+
+
 def gating_inputs(services: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     out = {s: GATING_INPUTS[s] for s in services if s in GATING_INPUTS}
     if "backtest" in services and "signals" in out:

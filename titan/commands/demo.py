@@ -163,7 +163,7 @@ async def _run(
     services = tuple(s.strip() for s in args.services.split(",") if s.strip())
     services += ("backtest",) if args.with_backtest and "backtest" not in services else ()
     from titan.chaos import CHAOS_ENV, Chaos
-    from titan.drain import wait_until_done
+    from titan.drain import end_inputs_nobody_produces, wait_until_done
 
     chaos = Chaos(args.chaos) if args.chaos is not None else None
     env = {**DEMO_ENV, **(CHAOS_ENV if chaos is not None else {})}
@@ -173,6 +173,10 @@ async def _run(
     await pipeline.prepare()
     print(f"titan demo: topic prefix {pipeline.prefix}  database {pipeline.database}  "
           f"logs {pipeline.log_dir}", file=sys.stderr)  # fmt: skip
+    ended = await end_inputs_nobody_produces(pipeline)
+    if ended and not args.json:
+        print(f"titan demo: no service produces {', '.join(ended)} here: sent its end of input",
+              file=sys.stderr)  # fmt: skip
     killer: asyncio.Task[None] | None = None
     if chaos is not None:
         chaos.start_hog()
