@@ -176,7 +176,7 @@ async def signals_stage(events: Events, env: Mapping[str, str]) -> list[Envelope
 
 
 async def run_routes(
-    routes: Sequence[Route], inputs: Mapping[str, list[Envelope[Any]]], producer: str
+    routes: Sequence[Route[Any]], inputs: Mapping[str, list[Envelope[Any]]], producer: str
 ) -> Events:
     """A service's routes over complete inputs, as its consumer would run them: unaligned
     routes first, then every aligned event released at the end of input, in the one order."""

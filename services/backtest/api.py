@@ -18,11 +18,10 @@ from services.backtest.domain.requests import (
     parse_request,
     request_id_for_body,
 )
-from services.backtest.jobs import Outbox, Transaction
+from services.backtest.jobs import Units
 from services.backtest.store import BacktestStore
 from shared.clock import Clock
 from shared.events import BacktestRequested
-from shared.runtime.records import Emitted, TopicNames
 
 SymbolLookup = Callable[[], Awaitable[list[str]]]
 
@@ -53,9 +52,7 @@ class RunBody(BaseModel):
 
 def build_router(
     store: BacktestStore,
-    transaction: Transaction,
-    outbox: Outbox,
-    topics: TopicNames,
+    units: Units,
     clock: Clock,
     symbols: SymbolLookup,
 ) -> APIRouter:
@@ -83,14 +80,9 @@ def build_router(
                 f"(known: {', '.join(sorted(known)[:50]) or 'none'})",
             )
         now = clock.now()
-        topic, envelope = events.requested(spec, body.options, now)
-        emitted = Emitted()
-        emitted.event(topics.real(topic), envelope)
-        async with transaction() as conn:
-            inserted = await store.insert_job(conn, Job.queued(spec, now, "http", now))
-            batch_no = await outbox.write(conn, emitted.records) if inserted else None
-        if batch_no is not None:
-            await outbox.publish(batch_no, emitted.records)
+        async with units() as uow:
+            if await store.insert_job(uow.conn, Job.queued(spec, now, "http", now)):
+                uow.emit(*events.requested(spec, body.options, now))
         job = await _job(request_id)
         return JSONResponse(
             status_code=202,
@@ -105,8 +97,8 @@ def build_router(
         )
 
     async def _job(request_id: str) -> Job:
-        async with transaction() as conn:
-            job = await store.get_job(conn, request_id)
+        async with units() as uow:
+            job = await store.get_job(uow.conn, request_id)
         if job is None:
             raise HTTPException(404, f"no backtest with request id {request_id!r}")
         return job
@@ -135,8 +127,8 @@ def build_router(
             "best_params": None,
         }
         if job.status is JobStatus.COMPLETED:
-            async with transaction() as conn:
-                run = await store.get_run(conn, request_id)
+            async with units() as uow:
+                run = await store.get_run(uow.conn, request_id)
             if run is not None:
                 out.update(run)
         return out
@@ -149,8 +141,8 @@ def build_router(
                 409,
                 f"backtest {request_id} is {job.status.value}; the report exists once completed",
             )
-        async with transaction() as conn:
-            html = await store.get_report(conn, request_id)
+        async with units() as uow:
+            html = await store.get_report(uow.conn, request_id)
         if html is None:
             raise HTTPException(404, f"no report for {request_id!r}")
         return HTMLResponse(html)

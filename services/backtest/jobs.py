@@ -24,7 +24,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import pandas as pd
 
@@ -34,25 +34,20 @@ from services.backtest.domain.jobs import Job, JobStatus, RecoveryPolicy
 from services.backtest.domain.requests import JobSpec
 from services.backtest.store import BacktestStore, Conn
 from shared.clock import Clock
-from shared.runtime.records import Emitted, OutgoingRecord, TopicNames
+from shared.runtime.records import OutgoingRecord
+from shared.runtime.unit_of_work import UnitsOfWork
 
 log = logging.getLogger(__name__)
 
 HistoryFetch = Callable[[JobSpec], Awaitable[pd.DataFrame]]
-Transaction = Callable[[], contextlib.AbstractAsyncContextManager[Conn]]
+# Units of work (shared/runtime/unit_of_work.py): a transaction, its outbox rows written
+# before commit and published after it.
+Units = UnitsOfWork[Conn]
 AfterJob = Callable[[Conn], Awaitable[list[OutgoingRecord]]]
 
 
 class HistoryOutage(RuntimeError):
     """The history API cannot be reached now: the job waits and is retried, not failed."""
-
-
-class Outbox(Protocol):
-    async def write(self, conn: Conn, records: list[OutgoingRecord]) -> int:
-        """Write rows in the caller's transaction; returns the batch number."""
-
-    async def publish(self, batch_no: int, records: list[OutgoingRecord]) -> None:
-        """After commit: send the rows and mark them sent."""
 
 
 # -- worker side (runs in the pool's processes) ---------------------------------------------
@@ -104,9 +99,7 @@ class JobRunner:
     def __init__(
         self,
         store: BacktestStore,
-        transaction: Transaction,
-        outbox: Outbox,
-        topics: TopicNames,
+        units: Units,
         history: HistoryFetch,
         clock: Clock,
         pool_factory: Callable[[], tuple[Executor, Any]],
@@ -114,9 +107,7 @@ class JobRunner:
         after_job: AfterJob | None = None,
     ) -> None:
         self.store = store
-        self.transaction = transaction
-        self.outbox = outbox
-        self.topics = topics
+        self.units = units
         self.history = history
         self.clock = clock
         self.pool_factory = pool_factory
@@ -146,20 +137,13 @@ class JobRunner:
         return self._pool
 
     async def recover(self) -> list[Job]:
-        async with self.transaction() as conn:
+        async with self.units() as uow:
             changed = await self.store.recover_abandoned(
-                conn, self.settings.policy, self.clock.now()
+                uow.conn, self.settings.policy, self.clock.now()
             )
-            records = self._records(
-                [
-                    events.failed(j, j.reason or "failed", self.clock.now())
-                    for j in changed
-                    if j.status is JobStatus.FAILED
-                ]
-            )
-            batch_no = await self.outbox.write(conn, records) if records else None
-        if batch_no is not None:
-            await self.outbox.publish(batch_no, records)
+            for j in changed:
+                if j.status is JobStatus.FAILED:
+                    uow.emit(*events.failed(j, j.reason or "failed", self.clock.now()))
         for job in changed:
             log.warning("job %s abandoned by its runner: now %s", job.request_id, job.status)
         return changed
@@ -167,8 +151,8 @@ class JobRunner:
     async def run_once(self) -> bool:
         """Recover abandoned jobs, then run the oldest queued job; False when none was queued."""
         await self.recover()
-        async with self.transaction() as conn:
-            job = await self.store.claim_next(conn, self.clock.now())
+        async with self.units() as uow:
+            job = await self.store.claim_next(uow.conn, self.clock.now())
         if job is None:
             return False
         await self._run(job)
@@ -227,41 +211,32 @@ class JobRunner:
             await asyncio.sleep(self.settings.heartbeat_interval_s)
             self._drain_progress()
             try:
-                async with self.transaction() as conn:
+                async with self.units() as uow:
                     await self.store.heartbeat(
-                        conn, request_id, self._latest.get(request_id, 0.0), self.clock.now()
+                        uow.conn, request_id, self._latest.get(request_id, 0.0), self.clock.now()
                     )
             except (OSError, ConnectionError) as exc:  # the database blinks: next beat
                 log.warning("heartbeat of %s failed: %s", request_id, exc)
 
-    def _records(self, topical: list[events.Topical]) -> list[OutgoingRecord]:
-        emitted = Emitted()
-        for topic, envelope in topical:
-            emitted.event(self.topics.real(topic), envelope)
-        return emitted.records
-
     async def _finish_completed(self, job: Job, result: JobResult) -> None:
         self._latest.pop(job.request_id, None)
         now = self.clock.now()
-        records = self._records(events.completed(job, result, now))
-        async with self.transaction() as conn:
-            await self.store.write_result(conn, result, now)
+        async with self.units() as uow:
+            await self.store.write_result(uow.conn, result, now)
+            for topic, envelope in events.completed(job, result, now):
+                uow.emit(topic, envelope)
             if self.after_job is not None:
-                records += await self.after_job(conn)
-            batch_no = await self.outbox.write(conn, records)
-        await self.outbox.publish(batch_no, records)
+                uow.emit_records(await self.after_job(uow.conn))
         log.info("job %s completed: %d trades", job.request_id, result.n_trades)
 
     async def _finish_failed(self, job: Job, reason: str) -> None:
         self._latest.pop(job.request_id, None)
         now = self.clock.now()
-        records = self._records([events.failed(job, reason, now)])
-        async with self.transaction() as conn:
-            await self.store.fail_job(conn, job.request_id, reason, now)
+        async with self.units() as uow:
+            await self.store.fail_job(uow.conn, job.request_id, reason, now)
+            uow.emit(*events.failed(job, reason, now))
             if self.after_job is not None:
-                records += await self.after_job(conn)
-            batch_no = await self.outbox.write(conn, records)
-        await self.outbox.publish(batch_no, records)
+                uow.emit_records(await self.after_job(uow.conn))
         log.warning("job %s failed: %s", job.request_id, reason)
 
     async def _retry_later(self, job: Job, reason: str, immediate: bool = False) -> None:
@@ -269,9 +244,9 @@ class JobRunner:
             await self._finish_failed(job, f"{reason} (after {job.attempts} attempts)")
             return
         now = self.clock.now()
-        async with self.transaction() as conn:
+        async with self.units() as uow:
             await self.store.save_job(
-                conn, replace(job, status=JobStatus.QUEUED, reason=reason, updated_at=now)
+                uow.conn, replace(job, status=JobStatus.QUEUED, reason=reason, updated_at=now)
             )
         log.warning("job %s re-queued: %s", job.request_id, reason)
         if not immediate:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from services.market_data.store import MarketDataStore
 from shared.events.market import INTERVAL_SECONDS, SYMBOL_PATTERN
-from shared.runtime.service import ServiceContext
+from shared.runtime.service import Runtime
 
 MAX_LIMIT = 10_000
 BAR_FIELDS = (
@@ -44,7 +44,7 @@ def _cursor_decode(cursor: str) -> tuple[str, datetime]:
         raise HTTPException(400, f"invalid cursor {cursor!r}: {exc}") from exc
 
 
-def build_router(ctx: ServiceContext, store: MarketDataStore) -> APIRouter:
+def build_router(ctx: Runtime[Any], store: MarketDataStore) -> APIRouter:
     router = APIRouter(tags=["history"])
 
     @router.get("/symbols")

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query
 from services.pairs.domain.adhoc import PairTestInputError, run_pair_test
 from services.pairs.domain.lifecycle import PairRecord
 from services.pairs.handlers import PairsApp
+from services.pairs.settings import PairsSettings
 from services.pairs.store import PgPairsStore, ScreenRequest
 from shared.runtime.service import ServiceContext
 
@@ -55,7 +56,8 @@ def parse_when(name: str, value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def build_router(ctx: ServiceContext, app: PairsApp) -> APIRouter:
+def build_router(ctx: ServiceContext[PairsSettings, PairsApp]) -> APIRouter:
+    app = ctx.app
     router = APIRouter(tags=["pairs"])
     interval = app.config.interval
 
@@ -105,8 +107,8 @@ def build_router(ctx: ServiceContext, app: PairsApp) -> APIRouter:
 
     @router.post("/screen", status_code=202, summary="Rescreen as of the latest complete bar")
     async def request_screen() -> dict[str, Any]:
-        async with ctx.pool.acquire() as conn, conn.transaction():
-            req = await PgPairsStore(conn).add_screen_request(
+        async with ctx.unit_of_work() as uow:
+            req = await PgPairsStore(uow.conn).add_screen_request(
                 interval, uuid.uuid4(), ctx.clock.now()
             )
             if req.as_of is None:  # raising rolls the request back

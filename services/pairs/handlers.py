@@ -17,9 +17,10 @@ from typing import Any
 
 from services.pairs.domain.pipeline import Effects, OutEvent, Pipeline, PipelineConfig
 from services.pairs.domain.universe import BarClose
-from services.pairs.store import PairsStore, ScreenRequest
+from services.pairs.store import PairsStore, PgPairsStore, ScreenRequest
 from shared.clock import Clock
 from shared.events import Bar, Envelope, make_envelope
+from shared.runtime.batch import BatchContext
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,27 @@ class PairsApp:
     def stepped_within(self, now: datetime, period: timedelta) -> bool:
         """Whether a step (which processes due screen requests first) ran in ``period``."""
         return self.last_step_at is not None and now - self.last_step_at < period
+
+    async def handle_bars(self, items: list[Envelope[Bar]], ctx: BatchContext) -> None:
+        """The route of market.bars.v1 (aligned by event time)."""
+        bars = bars_of(items, self.config.interval)
+        async with self.lock:
+            await self.step(
+                PgPairsStore(ctx.conn),
+                bars,
+                ctx.emit,
+                producer=ctx.producer_name,
+                clock=ctx.clock,
+                # released by event time: every input has passed these bars (rule 7)
+                complete_through=max((b.bar_time for b in bars), default=None),
+            )
+
+    async def process_requests(
+        self, store: PairsStore, emit: Emit, *, producer: str, clock: Clock
+    ) -> None:
+        """Recorded screen requests, when no batch processes them (the caller holds `lock`)."""
+        if await store.pending_requests(self.config.interval):
+            await self.step(store, [], emit, producer=producer, clock=clock)
 
     def _run_request(self, req: ScreenRequest, fx: Effects) -> None:
         if req.as_of is None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from services.regime.store import RegimeStore, TrackerRow
-from shared.runtime.service import ServiceContext
+from shared.runtime.service import Runtime
 
 MAX_LIMIT = 10_000
 
@@ -26,7 +26,7 @@ def _current(row: TrackerRow) -> dict[str, Any]:
     }
 
 
-def build_router(ctx: ServiceContext, store: RegimeStore) -> APIRouter:
+def build_router(ctx: Runtime[Any], store: RegimeStore) -> APIRouter:
     router = APIRouter(tags=["regimes"])
 
     async def known(conn: Any, scope: str) -> None:

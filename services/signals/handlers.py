@@ -39,7 +39,7 @@ EngineFactory = Callable[[EngineSnapshot], SignalEngine]
 StoreFor = Callable[[asyncpg.Connection], SignalsStore]
 
 
-def domain_decoder(contract_topic: str, convert: Callable[[Any], T]) -> Decoder:
+def domain_decoder(contract_topic: str, convert: Callable[[Any], T]) -> Decoder[T]:
     """Envelope decoding plus conversion to domain values; either failing dead-letters."""
     return envelope_decoder(contract_topic, convert, rejected_by="the signals service")
 
@@ -67,7 +67,7 @@ def _params_order(item: tuple[ParamSet, datetime]) -> tuple[datetime, tuple[Any,
     return applies_from, (params.pair_key, -1 if params.regime is None else params.regime)
 
 
-def params_decoder() -> Decoder:
+def params_decoder() -> Decoder[tuple[ParamSet, datetime]]:
     """(parameter set, the bar time it applies from: the envelope's occurred_at)."""
     decode = envelope_decoder(PARAMS.name)
 
@@ -118,7 +118,7 @@ class SignalsHandlers:
     async def load(self, store: SignalsStore) -> None:
         self._engine = self.make_engine(await store.load_snapshot())
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> list[Route[Any]]:
         """Shifts, lifecycle changes and spreads are joined by event time (contract rule 7):
         a spread at t is decided once every one of them has passed t, after the parameter
         sets, shifts and lifecycle changes at t (route order). Parameter sets apply from their

@@ -26,7 +26,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 
@@ -45,7 +45,9 @@ from shared.runtime.store import RuntimeStore
 from shared.runtime.watermarks import EventOrder, Timed, parse_watermark, watermark_record
 from shared.topics import topic as topic_spec
 
-DecodeResult = tuple[list[Any], list[tuple[ConsumedRecord, str]]]
+T = TypeVar("T")
+DeadLetters = list[tuple[ConsumedRecord, str]]
+DecodeResult = tuple[list[Any], DeadLetters]
 
 
 class PendingDecode(ABC):
@@ -61,7 +63,8 @@ class PendingDecode(ABC):
         return None
 
 
-Decoder = Callable[[Sequence[ConsumedRecord]], DecodeResult | PendingDecode]
+# A route's decoder: the records' values as items of the handler's type T, and dead letters.
+Decoder = Callable[[Sequence[ConsumedRecord]], tuple[list[T], DeadLetters] | PendingDecode]
 
 
 @dataclass
@@ -103,18 +106,19 @@ class BatchContext:
         )
 
 
-Handler = Callable[[list[Any], BatchContext], Awaitable[None]]
+Handler = Callable[[list[T], BatchContext], Awaitable[None]]
 # Partitions (of the route's topic) whose input watermark advanced in this batch.
 WatermarkHandler = Callable[[dict[int, int], BatchContext], Awaitable[None]]
 
 
 @dataclass(frozen=True)
-class Route:
-    """A contract topic, how its records are decoded, and the handler of the decoded items."""
+class Route(Generic[T]):
+    """A contract topic, how its records are decoded (into items of type T), and the handler
+    of the decoded items. Without `decode`, the items are the topic's envelopes."""
 
     topic: str
-    handle: Handler
-    decode: Decoder | None = None
+    handle: Handler[T]
+    decode: Decoder[T] | None = None
     # The handler calls ctx.overlap_next_batch() once its big write is on the wire, and the
     # consumer loop waits for that (or the batch's end) before it fetches the next batch:
     # the server's work on this batch then overlaps the event loop's work on the next one.
@@ -202,7 +206,7 @@ class BatchOutcome:
 class BatchProcessor:
     def __init__(
         self,
-        routes: Sequence[Route],
+        routes: Sequence[Route[Any]],
         store: RuntimeStore,
         topics: TopicNames,
         clock: Clock,

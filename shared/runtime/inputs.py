@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.events import Bar, Envelope
-from shared.runtime.batch import Decoder, DecodeResult, envelope_decoder
+from shared.runtime.batch import DeadLetters, Decoder, envelope_decoder
 from shared.runtime.records import ConsumedRecord
 from shared.topics import MARKET_BARS
 
@@ -19,11 +19,11 @@ def bar_order(envelope: Envelope[Bar]) -> tuple[datetime, tuple[Any, ...]]:
     return envelope.occurred_at, (bar.symbol, bar.interval, bar.revision)
 
 
-def bars_decoder(interval: str) -> Decoder:
+def bars_decoder(interval: str) -> Decoder[Envelope[Bar]]:
     """Bar envelopes of one interval; the others are not waited for (nothing uses them)."""
     decode = envelope_decoder(MARKET_BARS.name)
 
-    def _decode(records: Sequence[ConsumedRecord]) -> DecodeResult:
+    def _decode(records: Sequence[ConsumedRecord]) -> tuple[list[Envelope[Bar]], DeadLetters]:
         items, dead = decode(records)
         return [e for e in items if e.payload.interval == interval], dead
 

@@ -13,13 +13,14 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter
 
 from shared.clock import Clock, SystemClock
@@ -34,6 +35,7 @@ from shared.runtime.outbox import OutboxPublisher, make_producer
 from shared.runtime.records import TopicNames
 from shared.runtime.retry import retry_transient
 from shared.runtime.store import RuntimeStore
+from shared.runtime.unit_of_work import RuntimeOutbox, UnitOfWork, UnitsOfWork
 from shared.settings import KafkaSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -44,12 +46,17 @@ RUNTIME_MIGRATIONS = ("runtime", Path(__file__).parent / "sql")
 SHUTDOWN_GRACE_S = 25.0
 
 
+S = TypeVar("S", bound=ServiceSettings)
+A = TypeVar("A")
+
+
 @dataclass
-class ServiceContext:
-    """What a service's hooks and HTTP routes get: its pool, settings, topics, producer."""
+class Runtime(Generic[S]):
+    """What the runtime gives a service: its settings (of the service's own class), pool,
+    topics, producer, metrics and clock; `build_app` makes the service's state from it."""
 
     name: str
-    settings: ServiceSettings
+    settings: S
     kafka: KafkaSettings
     pool: asyncpg.Pool
     topics: TopicNames
@@ -58,22 +65,59 @@ class ServiceContext:
     producer: AIOKafkaProducer
     publisher: OutboxPublisher
     store: RuntimeStore
-    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def producer_name(self) -> str:
+        return f"titan-{self.name}"
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection of the pool in a transaction (reads; writes that emit nothing)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    @property
+    def units(self) -> UnitsOfWork[asyncpg.Connection]:
+        """Units of work on this service's pool and outbox (unit_of_work.py)."""
+        outbox = RuntimeOutbox(self.store, self.publisher)
+        return UnitsOfWork(self.transaction, outbox, self.topics, self.producer_name, self.clock)
+
+    def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork[asyncpg.Connection]]:
+        """`async with ctx.unit_of_work() as uow:` writes on uow.conn, uow.emit(...); the
+        events are written to the outbox before commit and published after it."""
+        return self.units()
 
 
 @dataclass
-class ServiceDefinition:
+class ServiceContext(Runtime[S], Generic[S, A]):
+    """What a service's routes, hooks, jobs and HTTP API get: the runtime and its app."""
+
+    app: A
+
+
+@dataclass(frozen=True)
+class ServiceDefinition(Generic[S, A]):
+    """A service, declared once; `ServiceRunner` builds and runs it.
+
+    Start-up calls, in order: build_app(runtime) -> routes(ctx) -> start_checks(ctx) ->
+    on_start(ctx) -> api(ctx) -> background jobs(ctx)."""
+
     name: str  # also the PostgreSQL schema name
-    routes: Callable[[ServiceContext], Sequence[Route]]
+    settings: type[S]
+    # The service's state (its app object), made once from the runtime before anything runs.
+    build_app: Callable[[Runtime[S]], A]
+    routes: Callable[[ServiceContext[S, A]], Sequence[Route[Any]]] = lambda _ctx: ()
     migrations: Sequence[tuple[str, Path]] = ()
-    api: Callable[[ServiceContext], APIRouter] | None = None
+    api: Callable[[ServiceContext[S, A]], APIRouter] | None = None
+    # Run once at start-up, before on_start (e.g. refuse topics that do not fit).
+    start_checks: Sequence[Callable[[ServiceContext[S, A]], Awaitable[None]]] = ()
     # Loads the service's in-memory state from its tables; called at start-up and again
     # before a failed batch is retried, so a rolled-back attempt leaves no trace in memory.
-    on_start: Callable[[ServiceContext], Awaitable[None]] | None = None
-    background: Sequence[Callable[[ServiceContext], Coroutine[Any, Any, None]]] = ()
+    on_start: Callable[[ServiceContext[S, A]], Awaitable[None]] | None = None
+    background: Sequence[Callable[[ServiceContext[S, A]], Coroutine[Any, Any, None]]] = ()
     pool_max: int = 4
     # Output topics whose watermark follows the input watermark of the aligned routes.
-    watermark_outputs: Callable[[ServiceSettings], WatermarkOutputs] | None = None
+    watermark_outputs: Callable[[S], WatermarkOutputs] | None = None
 
 
 async def create_pool(dsn: str, schema: str, max_size: int) -> asyncpg.Pool:
@@ -103,15 +147,20 @@ async def apply_migrations(
         return applied
 
 
-class ServiceRunner:
+class ServiceRunner(Generic[S, A]):
     def __init__(
         self,
-        definition: ServiceDefinition,
-        settings: ServiceSettings,
+        definition: ServiceDefinition[S, A],
+        settings: S,
         kafka: KafkaSettings,
         *,
         clock: Clock | None = None,
     ) -> None:
+        if not isinstance(settings, definition.settings):
+            raise TypeError(
+                f"{definition.name} needs {definition.settings.__name__}, "
+                f"got {type(settings).__name__}"
+            )
         self.definition = definition
         self.settings = settings
         self.kafka = kafka
@@ -128,8 +177,8 @@ class ServiceRunner:
         d = self.definition
         group = self.settings.consumer_group or f"titan-{d.name}"
         pool = await create_pool(self.settings.database_url.get_secret_value(), d.name, d.pool_max)
-        consumer: AIOKafkaConsumer | None = None
         producer = make_producer(self.kafka, client_id=f"titan-{d.name}")
+        loop: ConsumerLoop | None = None
         http: HttpServer | None = None
         tasks: list[asyncio.Task[None]] = []
         try:
@@ -139,7 +188,7 @@ class ServiceRunner:
             await retry_transient("start producer", producer.start, max_attempts=30)
             store = RuntimeStore(group)
             publisher = OutboxPublisher(producer, pool, store, self.metrics)
-            ctx = ServiceContext(
+            runtime = Runtime(
                 d.name,
                 self.settings,
                 self.kafka,
@@ -151,95 +200,31 @@ class ServiceRunner:
                 publisher,
                 store,
             )
-            routes = list(d.routes(ctx))
-            loop: ConsumerLoop | None = None
-            if routes:
-                consumer = make_consumer(
-                    self.kafka, group, f"titan-{d.name}", self.settings.batch_max_records
-                )
-                outputs = (
-                    d.watermark_outputs(self.settings) if d.watermark_outputs is not None else None
-                )
-                processor = BatchProcessor(
-                    routes,
-                    store,
-                    self.topics,
-                    self.clock,
-                    f"titan-{d.name}",
-                    outputs=outputs,
-                    metrics=self.metrics,
-                    max_wait_s=self.settings.max_watermark_wait_s,
-                )
-                await self._prepare_event_time(processor, producer, pool, outputs)
-                loop = ConsumerLoop(
-                    consumer,
-                    processor,
-                    publisher,
-                    pool,
-                    store,
-                    self.metrics,
-                    batch_timeout_ms=self.settings.batch_timeout_ms,
-                    batch_max_records=self.settings.batch_max_records,
-                    relay_interval_s=self.settings.outbox_relay_interval_s,
-                    fault_batch_delay_ms=self.settings.fault_batch_delay_ms,
-                    reload_state=(lambda: d.on_start(ctx)) if d.on_start is not None else None,  # type: ignore[misc]
-                )
-            else:
+            parts = {f.name: getattr(runtime, f.name) for f in fields(runtime)}
+            ctx = ServiceContext(**parts, app=d.build_app(runtime))
+            loop = await self._consumer_loop(ctx, group)
+            if loop is None:
                 await publisher.relay()
+            for check in d.start_checks:
+                await check(ctx)
             if d.on_start is not None:
                 await d.on_start(ctx)
-
-            async def readiness() -> dict[str, bool]:
-                checks = {"consumer_assigned": loop is None or loop.assigned.is_set()}
-                try:
-                    async with pool.acquire(timeout=2) as conn:
-                        await conn.fetchval("SELECT 1")
-                    checks["database"] = True
-                except Exception:
-                    checks["database"] = False
-                return checks
-
-            routers = [d.api(ctx)] if d.api is not None else []
-            http = HttpServer(
-                build_app(d.name, self.metrics, readiness, routers),
-                self.settings.http_host,
-                self.settings.http_port,
-            )
-            self.http_port = await http.start()
-            log.info("%s serving HTTP on %s:%d", d.name, self.settings.http_host, self.http_port)
-            register_endpoint(d.name, f"http://{self.settings.http_host}:{self.http_port}")
+            http = await self._serve_http(ctx, loop)
             background = [asyncio.create_task(job(ctx)) for job in d.background]
             tasks.extend(background)
-            if loop is not None and consumer is not None:
+            if loop is not None:
                 tune_gc_for_batches()
-                await retry_transient("start consumer", consumer.start, max_attempts=30)
+                await retry_transient("start consumer", loop.consumer.start, max_attempts=30)
                 loop.subscribe()
                 tasks.append(asyncio.create_task(loop.run()))
-            stop_wait = asyncio.create_task(self._stop.wait())
-            done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            for t in done:
-                if t is not stop_wait and t.exception() is not None:
-                    raise t.exception()  # type: ignore[misc]
-            if loop is not None:
-                loop.stop()
-            # Background jobs loop until cancelled, and each of their steps is one transaction
-            # plus the outbox: cancelling them loses nothing. Only the batch in hand gets the
-            # grace period (waiting on the jobs held every shutdown for the full 25 s).
-            for t in background:
-                t.cancel()
-            _, pending = (
-                await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S) if tasks else (set(), set())
-            )
-            for t in pending:
-                t.cancel()
-            stop_wait.cancel()
+            await self._until_stopped(loop, background, tasks)
         finally:
             for t in tasks:
                 if not t.done():
                     t.cancel()
-            if consumer is not None:
+            if loop is not None:
                 with contextlib.suppress(Exception):
-                    await consumer.stop()
+                    await loop.consumer.stop()
             with contextlib.suppress(Exception):
                 await producer.stop()
             if http is not None:
@@ -247,6 +232,96 @@ class ServiceRunner:
                     await http.stop()
             unregister_endpoint(d.name)
             await pool.close()
+
+    async def _until_stopped(
+        self,
+        loop: ConsumerLoop | None,
+        background: list[asyncio.Task[None]],
+        tasks: list[asyncio.Task[None]],
+    ) -> None:
+        stop_wait = asyncio.create_task(self._stop.wait())
+        done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for t in done:
+            if t is not stop_wait and t.exception() is not None:
+                raise t.exception()  # type: ignore[misc]
+        if loop is not None:
+            loop.stop()
+        # Background jobs loop until cancelled, and each of their steps is one unit of work:
+        # cancelling them loses nothing. Only the batch in hand gets the grace period
+        # (waiting on the jobs held every shutdown for the full 25 s).
+        for t in background:
+            t.cancel()
+        _, pending = (
+            await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S) if tasks else (set(), set())
+        )
+        for t in pending:
+            t.cancel()
+        stop_wait.cancel()
+
+    async def _consumer_loop(self, ctx: ServiceContext[S, A], group: str) -> ConsumerLoop | None:
+        """The consumer loop of the service's routes (None: it has none)."""
+        d = self.definition
+        routes = list(d.routes(ctx))
+        if not routes:
+            return None
+        consumer = make_consumer(
+            self.kafka, group, f"titan-{d.name}", self.settings.batch_max_records
+        )
+        outputs = d.watermark_outputs(self.settings) if d.watermark_outputs is not None else None
+        processor = BatchProcessor(
+            routes,
+            ctx.store,
+            self.topics,
+            self.clock,
+            f"titan-{d.name}",
+            outputs=outputs,
+            metrics=self.metrics,
+            max_wait_s=self.settings.max_watermark_wait_s,
+        )
+        await self._prepare_event_time(processor, ctx.producer, ctx.pool, outputs)
+        on_start = d.on_start
+
+        async def reload_state() -> None:
+            if on_start is not None:
+                await on_start(ctx)
+
+        return ConsumerLoop(
+            consumer,
+            processor,
+            ctx.publisher,
+            ctx.pool,
+            ctx.store,
+            self.metrics,
+            batch_timeout_ms=self.settings.batch_timeout_ms,
+            batch_max_records=self.settings.batch_max_records,
+            relay_interval_s=self.settings.outbox_relay_interval_s,
+            fault_batch_delay_ms=self.settings.fault_batch_delay_ms,
+            reload_state=reload_state if on_start is not None else None,
+        )
+
+    async def _serve_http(self, ctx: ServiceContext[S, A], loop: ConsumerLoop | None) -> HttpServer:
+        d, pool = self.definition, ctx.pool
+
+        async def readiness() -> dict[str, bool]:
+            checks = {"consumer_assigned": loop is None or loop.assigned.is_set()}
+            try:
+                async with pool.acquire(timeout=2) as conn:
+                    await conn.fetchval("SELECT 1")
+                checks["database"] = True
+            except Exception:
+                checks["database"] = False
+            return checks
+
+        routers = [d.api(ctx)] if d.api is not None else []
+        http = HttpServer(
+            build_app(d.name, self.metrics, readiness, routers),
+            self.settings.http_host,
+            self.settings.http_port,
+        )
+        self.http_port = await http.start()
+        log.info("%s serving HTTP on %s:%d", d.name, self.settings.http_host, self.http_port)
+        register_endpoint(d.name, f"http://{self.settings.http_host}:{self.http_port}")
+        return http
 
     async def _prepare_event_time(
         self,
@@ -287,7 +362,9 @@ def log_task_stacks() -> None:
         log.warning("task %s: %s", task.get_name(), where or "(no frames)")
 
 
-def run_forever(runner: ServiceRunner, stop_requested: Callable[[], bool] = lambda: False) -> int:
+def run_forever(
+    runner: ServiceRunner[Any, Any], stop_requested: Callable[[], bool] = lambda: False
+) -> int:
     """Run a service until SIGTERM/SIGINT; exit code 0 after a clean shutdown.
 
     `stop_requested` says whether a stop signal arrived before the loop's handlers were

@@ -49,7 +49,7 @@ def _run(args: argparse.Namespace) -> int:
 
     module = importlib.import_module(SERVICES[args.service])
     definition = module.definition()
-    settings, kafka = resolve_config(definition.name, module.SETTINGS)
+    settings, kafka = resolve_config(definition.name, definition.settings)
     configure_logging(definition.name, settings.log_level)
     runner = ServiceRunner(definition, settings, kafka)
     return run_forever(runner, stop_before_start)

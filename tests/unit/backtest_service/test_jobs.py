@@ -16,6 +16,7 @@ from shared.clock import ManualClock
 from shared.events import BacktestRequested, PairStateChanged, derive_id, make_envelope
 from shared.runtime.batch import BatchContext
 from shared.runtime.records import TopicNames
+from shared.runtime.unit_of_work import UnitsOfWork
 from tests.data import msft_ibm_closes
 from tests.unit.backtest_service.fakes import (
     FakeBacktestStore,
@@ -48,7 +49,8 @@ def _runner(
         return closes
 
     return JobRunner(
-        store, no_transaction, outbox, TopicNames("p."), history, clock, thread_pool,
+        store, UnitsOfWork(no_transaction, outbox, TopicNames("p."), "t", clock), history, clock,
+        thread_pool,
         RunnerSettings(RecoveryPolicy(timedelta(seconds=60), 2), 0.01, 0.01, 0.0),
     )  # fmt: skip
 
