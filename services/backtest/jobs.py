@@ -33,6 +33,7 @@ from services.backtest.domain.compute import JobResult, NoHistory, run_job
 from services.backtest.domain.jobs import Job, JobStatus, RecoveryPolicy
 from services.backtest.domain.requests import JobSpec
 from services.backtest.store import BacktestStore, Conn
+from shared.clients.market_data import HistoryClient, HistoryUnavailable
 from shared.clock import Clock
 from shared.runtime.records import OutgoingRecord
 from shared.runtime.unit_of_work import UnitsOfWork
@@ -48,6 +49,19 @@ AfterJob = Callable[[Conn], Awaitable[list[OutgoingRecord]]]
 
 class HistoryOutage(RuntimeError):
     """The history API cannot be reached now: the job waits and is retried, not failed."""
+
+
+def market_data_history(url: str | None) -> HistoryFetch:
+    """Closes from market_data's history API (at `url`, or where market_data registered)."""
+
+    async def history(spec: JobSpec) -> pd.DataFrame:
+        try:  # the client looks market_data up when made: it may start after us
+            client = HistoryClient(url)
+            return await client.closes([spec.a, spec.b], spec.interval, spec.start, spec.end)
+        except HistoryUnavailable as exc:
+            raise HistoryOutage(str(exc)) from exc
+
+    return history
 
 
 # -- worker side (runs in the pool's processes) ---------------------------------------------

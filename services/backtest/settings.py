@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from pydantic import Field, field_validator
 
+from services.backtest.domain.jobs import RecoveryPolicy
 from services.backtest.domain.requests import KNOWN_OPTIONS, RequestInvalid, parse_walk_forward
+from services.backtest.jobs import RunnerSettings
 from shared.settings import ServiceSettings
 
 
@@ -43,3 +46,17 @@ class BacktestSettings(ServiceSettings):
         except RequestInvalid as exc:
             raise ValueError(str(exc)) from None
         return value
+
+    def runner_settings(self) -> RunnerSettings:
+        return RunnerSettings(
+            RecoveryPolicy(timedelta(seconds=self.backtest_lease_s), self.backtest_max_attempts),
+            self.backtest_poll_interval_s,
+            self.backtest_heartbeat_s,
+            self.backtest_history_retry_s,
+        )
+
+    def lifecycle_costs(self) -> dict[str, float]:
+        return {
+            "commission_bps": self.backtest_lifecycle_commission_bps,
+            "slippage_bps": self.backtest_lifecycle_slippage_bps,
+        }

@@ -10,8 +10,10 @@ spread at t is decided with exactly the sets in force at t.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+
+from aiokafka import AIOKafkaProducer
 
 from shared.runtime.records import OutgoingRecord, TopicNames
 from shared.runtime.watermarks import to_us, watermark_record
@@ -51,3 +53,17 @@ def params_watermark_records(
 ) -> Sequence[OutgoingRecord]:
     real = topics.real(PARAMS.name)
     return [watermark_record(real, p, watermark_us, PRODUCER) for p in range(partitions)]
+
+
+async def params_after_job(
+    producer: AIOKafkaProducer, topics: TopicNames, group_id: str
+) -> Callable[[Any], Awaitable[list[OutgoingRecord]]]:
+    """After a job ends, the params watermark it may release (in the job's transaction)."""
+    lifecycle = len(await producer.partitions_for(topics.real(PAIRS_LIFECYCLE.name)))
+    params = len(await producer.partitions_for(topics.real(PARAMS.name)))
+
+    async def records(conn: Any) -> list[OutgoingRecord]:
+        mark = await params_watermark(conn, group_id, topics, lifecycle)
+        return [] if mark is None else list(params_watermark_records(topics, params, mark))
+
+    return records

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 from services.market_data.api import build_router
-from services.market_data.decode_worker import DecodeWorker
+from services.market_data.decode_worker import DecodeWorker, worker_lifetime
 from services.market_data.handlers import MarketData
 from services.market_data.settings import MarketDataSettings
 from services.market_data.store import MarketDataStore
@@ -30,7 +29,8 @@ def definition() -> ServiceDefinition[MarketDataSettings, MarketData]:
         api=lambda ctx: build_router(ctx, ctx.app.store),
         start_checks=[check_co_partitioned],
         on_start=load,
-        background=[decode_worker_lifetime],
+        # The decode worker lives as long as the service runs (background jobs end at stop).
+        background=[lambda ctx: worker_lifetime(ctx.app.worker)],
         # Bar watermarks go per partition (on_tick_watermarks); declared for their count.
         watermark_outputs=lambda _settings: WatermarkOutputs((MARKET_BARS.name,)),
     )
@@ -58,18 +58,6 @@ def routes(ctx: Context) -> list[Route[Any]]:
 async def load(ctx: Context) -> None:
     async with ctx.pool.acquire() as conn:
         await ctx.app.load(conn)
-
-
-async def decode_worker_lifetime(ctx: Context) -> None:
-    """The worker lives as long as the service runs (background jobs end at stop)."""
-    worker = ctx.app.worker
-    if worker is not None:
-        worker.start()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        if worker is not None:
-            worker.close()
 
 
 async def check_co_partitioned(ctx: Context) -> None:

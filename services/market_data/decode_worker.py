@@ -326,3 +326,14 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+async def worker_lifetime(worker: DecodeWorker | None) -> None:
+    """Run the worker (if any) until cancelled: a background job of the service."""
+    if worker is not None:
+        worker.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        if worker is not None:
+            worker.close()
