@@ -1,0 +1,5 @@
+CREATE TABLE bar_counts (
+    symbol text PRIMARY KEY,
+    bars bigint NOT NULL,
+    last_close double precision NOT NULL
+);
