@@ -31,7 +31,6 @@ from shared.events import (
     RegimeShifted,
     SpreadUpdated,
     derive_id,
-    make_envelope,
 )
 from shared.runtime.batch import BatchContext
 from shared.topics import REGIME_SHIFTS
@@ -243,16 +242,13 @@ class RegimeService:
                 model=s.model,
                 model_version=s.model_version,
             )
-            ctx.emit(
+            ctx.emit_event(
                 REGIME_SHIFTS.name,
-                make_envelope(
-                    payload,
-                    event_id=s.event_id,
-                    occurred_at=s.bar_time,
-                    key=s.scope,
-                    producer=ctx.producer_name,
-                    produced_at=now,
-                ),
+                payload,
+                event_id=s.event_id,
+                occurred_at=s.bar_time,
+                key=s.scope,
+                produced_at=now,
             )
 
     def _tracker_row(self, scope: str, step: ScopeStep) -> TrackerRow:

@@ -28,7 +28,6 @@ from services.signals.domain.convert import (
 )
 from services.signals.domain.records import EngineSnapshot, ParamSet, RegimeMark
 from services.signals.store import SignalsStore
-from shared.events import make_envelope
 from shared.events.regime import MARKET_SCOPE
 from shared.runtime.batch import BatchContext, Decoder, DecodeResult, Route, envelope_decoder
 from shared.runtime.records import ConsumedRecord
@@ -152,12 +151,12 @@ class SignalsHandlers:
             ),
         ]
 
-    async def on_params(self, items: list[Any], ctx: BatchContext) -> None:
+    async def on_params(self, items: list[tuple[ParamSet, datetime]], ctx: BatchContext) -> None:
         for param_set_, _applies_from in items:
             self.engine.on_params(param_set_)
         await self._flush(ctx)
 
-    async def on_regime(self, items: list[Any], ctx: BatchContext) -> None:
+    async def on_regime(self, items: list[tuple[str, RegimeMark]], ctx: BatchContext) -> None:
         for scope, mark in items:
             if scope == MARKET_SCOPE:
                 self.engine.on_market_shift(mark)
@@ -165,12 +164,14 @@ class SignalsHandlers:
                 self.engine.on_pair_regime(scope, mark)
         await self._flush(ctx)
 
-    async def on_lifecycle(self, items: list[Any], ctx: BatchContext) -> None:
+    async def on_lifecycle(
+        self, items: list[tuple[str, PairLifecycle, datetime]], ctx: BatchContext
+    ) -> None:
         for pair_id, lifecycle, as_of in items:
             self.engine.on_lifecycle(pair_id, lifecycle, as_of)
         await self._flush(ctx)
 
-    async def on_spreads(self, items: list[Any], ctx: BatchContext) -> None:
+    async def on_spreads(self, items: list[SpreadObservation], ctx: BatchContext) -> None:
         for obs in items:
             self.engine.on_spread(obs)
         await self._flush(ctx)
@@ -181,15 +182,11 @@ class SignalsHandlers:
             return
         await self.store_for(ctx.conn).save(changes)
         for signal in changes.signals:
-            ctx.emit(
+            ctx.emit_event(
                 SIGNALS.name,
-                make_envelope(
-                    signal_payload(signal),
-                    event_id=signal_event_id(signal),
-                    occurred_at=signal.bar_time,
-                    key=signal.pair_id,
-                    producer=ctx.producer_name,
-                    produced_at=ctx.clock.now(),
-                ),
+                signal_payload(signal),
+                event_id=signal_event_id(signal),
+                occurred_at=signal.bar_time,
+                key=signal.pair_id,
             )
             self.emitted.labels(signal.action.value).inc()

@@ -26,12 +26,14 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
+from uuid import UUID
 
 import asyncpg
 
 from shared.clock import Clock
-from shared.events import DecodeError, Envelope, decode
+from shared.events import DecodeError, Envelope, decode, make_envelope
 from shared.runtime.event_time import AlignedInput, EventTime, WatermarkOutputs
 from shared.runtime.metrics import RuntimeMetrics
 from shared.runtime.records import (
@@ -93,6 +95,27 @@ class BatchContext:
 
     def emit(self, contract_topic: str, envelope: Envelope[Any]) -> None:
         self.emitted.event(self.topics.real(contract_topic), envelope)
+
+    def emit_event(
+        self,
+        contract_topic: str,
+        payload: Any,
+        *,
+        event_id: UUID,
+        occurred_at: datetime,
+        key: str,
+        produced_at: datetime | None = None,
+    ) -> None:
+        """An event of this service: producer and produced_at (default: now) filled in."""
+        envelope = make_envelope(
+            payload,
+            event_id=event_id,
+            occurred_at=occurred_at,
+            key=key,
+            producer=self.producer_name,
+            produced_at=self.clock.now() if produced_at is None else produced_at,
+        )
+        self.emit(contract_topic, envelope)
 
     def dead_letter(self, record: ConsumedRecord, reason: str) -> None:
         self.emitted.dead_letters.append((record, reason))

@@ -81,15 +81,16 @@ class UnitOfWork(Generic[C]):
         event_id: UUID,
         occurred_at: datetime,
         key: str,
+        produced_at: datetime | None = None,
     ) -> Envelope[Any]:
-        """An event of this service (producer and produced_at filled in), emitted."""
+        """An event of this service: producer and produced_at (default: now) filled in."""
         envelope = make_envelope(
             payload,
             event_id=event_id,
             occurred_at=occurred_at,
             key=key,
             producer=self.producer_name,
-            produced_at=self.clock.now(),
+            produced_at=self.clock.now() if produced_at is None else produced_at,
         )
         self.emit(contract_topic, envelope)
         return envelope
