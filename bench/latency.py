@@ -56,7 +56,8 @@ from shared.events import Tick, make_envelope
 from shared.infra.kafka import ensure_topics
 from shared.infra.postgres import dsn_with
 from shared.infra.provision import ensure_database, ensure_schemas
-from shared.runtime.watermarks import END_OF_INPUT_US, is_watermark, to_us, watermark_record
+from shared.runtime.send_watermarks import send_watermark
+from shared.runtime.watermarks import END_OF_INPUT_US, is_watermark, to_us
 from shared.topics import TopicSpec, all_topics
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
@@ -305,13 +306,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         sent_at: dict[int, float] = {}  # step -> wall time its first tick was handed over
         hop_sent: dict[str, float] = {}
 
-        tick_partitions = sorted(await producer.partitions_for(topic["market.ticks.v1"]))
         # regime does not run here: its output has ended before it began (rule 7), so
         # signals does not wait for shifts that will never come.
-        for p in sorted(await producer.partitions_for(topic["regime.shifts.v1"])):
-            r = watermark_record(topic["regime.shifts.v1"], p, END_OF_INPUT_US, "bench")
-            await producer.send(r.topic, r.value, key=(r.key or "").encode(), partition=p,
-                                headers=list(r.headers))  # fmt: skip
+        await send_watermark(producer, topic["regime.shifts.v1"], END_OF_INPUT_US, "bench")
 
         async def send_step(k: int) -> None:
             a, b = path.step()
@@ -321,10 +318,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await producer.send(topic["market.ticks.v1"], tick_bytes(symbol, ts, price),
                                     key=symbol.encode())  # fmt: skip
             # the feed's progress on every partition: no tick at or before ts follows
-            for p in tick_partitions:
-                r = watermark_record(topic["market.ticks.v1"], p, to_us(ts), "bench")
-                await producer.send(r.topic, r.value, key=(r.key or "").encode(), partition=p,
-                                    headers=list(r.headers))  # fmt: skip
+            await send_watermark(producer, topic["market.ticks.v1"], to_us(ts), "bench")
             hop_sent[str(k)] = time.time()
             await producer.send(topic["bench.hop"], str(k).encode(), key=b"k")
 

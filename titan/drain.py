@@ -42,7 +42,7 @@ async def end_inputs_nobody_produces(pipeline: Pipeline) -> list[str]:
     that input has ended before it began, so its end of input is sent now (rule 7)."""
     from aiokafka import AIOKafkaProducer
 
-    from shared.runtime.watermarks import END_OF_INPUT_US, watermark_record
+    from shared.runtime.send_watermarks import send_watermark
 
     orphaned = sorted(
         {t for inputs in gating_inputs(pipeline.services).values() for t in inputs}
@@ -54,12 +54,7 @@ async def end_inputs_nobody_produces(pipeline: Pipeline) -> list[str]:
     await producer.start()
     try:
         for topic in orphaned:
-            real = pipeline.topic(topic)
-            for p in sorted(await producer.partitions_for(real)):
-                r = watermark_record(real, p, END_OF_INPUT_US, "titan-demo")
-                await producer.send(
-                    real, r.value, key=(r.key or "").encode(), partition=p, headers=list(r.headers)
-                )
+            await send_watermark(producer, pipeline.topic(topic), END_OF_INPUT_US, "titan-demo")
         await producer.flush()
     finally:
         await producer.stop()

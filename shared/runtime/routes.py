@@ -46,8 +46,43 @@ class PendingDecode(ABC):
 Decoder = Callable[[Sequence[ConsumedRecord]], tuple[list[T], DeadLetters] | PendingDecode]
 
 
+class EmitsEvents:
+    """`emit` and `emit_event` for whatever holds the outbox rows of one transaction: a
+    consumer batch (BatchContext) or a unit of work (unit_of_work.py)."""
+
+    topics: TopicNames
+    producer_name: str
+    clock: Clock
+    emitted: Emitted
+
+    def emit(self, contract_topic: str, envelope: Envelope[Any]) -> None:
+        self.emitted.event(self.topics.real(contract_topic), envelope)
+
+    def emit_event(
+        self,
+        contract_topic: str,
+        payload: Any,
+        *,
+        event_id: UUID,
+        occurred_at: datetime,
+        key: str,
+        produced_at: datetime | None = None,
+    ) -> Envelope[Any]:
+        """An event of this service: producer and produced_at (default: now) filled in."""
+        envelope = make_envelope(
+            payload,
+            event_id=event_id,
+            occurred_at=occurred_at,
+            key=key,
+            producer=self.producer_name,
+            produced_at=self.clock.now() if produced_at is None else produced_at,
+        )
+        self.emit(contract_topic, envelope)
+        return envelope
+
+
 @dataclass
-class BatchContext:
+class BatchContext(EmitsEvents):
     """What a handler may touch: the batch's connection (in its transaction) and its outbox."""
 
     conn: asyncpg.Connection
@@ -69,30 +104,6 @@ class BatchContext:
         route with `overlaps_next_batch`; see consumer.py)."""
         if self.overlap is not None:
             self.overlap.set()
-
-    def emit(self, contract_topic: str, envelope: Envelope[Any]) -> None:
-        self.emitted.event(self.topics.real(contract_topic), envelope)
-
-    def emit_event(
-        self,
-        contract_topic: str,
-        payload: Any,
-        *,
-        event_id: UUID,
-        occurred_at: datetime,
-        key: str,
-        produced_at: datetime | None = None,
-    ) -> None:
-        """An event of this service: producer and produced_at (default: now) filled in."""
-        envelope = make_envelope(
-            payload,
-            event_id=event_id,
-            occurred_at=occurred_at,
-            key=key,
-            producer=self.producer_name,
-            produced_at=self.clock.now() if produced_at is None else produced_at,
-        )
-        self.emit(contract_topic, envelope)
 
     def dead_letter(self, record: ConsumedRecord, reason: str) -> None:
         self.emitted.dead_letters.append((record, reason))

@@ -23,14 +23,12 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
-from uuid import UUID
 
 from shared.clock import Clock
-from shared.events import Envelope, make_envelope
 from shared.runtime.outbox import OutboxPublisher
 from shared.runtime.records import Emitted, OutgoingRecord, TopicNames
+from shared.runtime.routes import EmitsEvents
 from shared.runtime.store import RuntimeStore
 
 C = TypeVar("C")
@@ -61,7 +59,7 @@ class RuntimeOutbox:
 
 
 @dataclass
-class UnitOfWork(Generic[C]):
+class UnitOfWork(EmitsEvents, Generic[C]):
     """The transaction's connection, and what it will publish once committed."""
 
     conn: C
@@ -69,31 +67,6 @@ class UnitOfWork(Generic[C]):
     producer_name: str
     clock: Clock
     emitted: Emitted = field(default_factory=Emitted)
-
-    def emit(self, contract_topic: str, envelope: Envelope[Any]) -> None:
-        self.emitted.event(self.topics.real(contract_topic), envelope)
-
-    def emit_event(
-        self,
-        contract_topic: str,
-        payload: Any,
-        *,
-        event_id: UUID,
-        occurred_at: datetime,
-        key: str,
-        produced_at: datetime | None = None,
-    ) -> Envelope[Any]:
-        """An event of this service: producer and produced_at (default: now) filled in."""
-        envelope = make_envelope(
-            payload,
-            event_id=event_id,
-            occurred_at=occurred_at,
-            key=key,
-            producer=self.producer_name,
-            produced_at=self.clock.now() if produced_at is None else produced_at,
-        )
-        self.emit(contract_topic, envelope)
-        return envelope
 
     def emit_records(self, records: Iterable[OutgoingRecord]) -> None:
         """Records already addressed to real topics (e.g. watermark records)."""

@@ -22,8 +22,9 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from shared.runtime.send_watermarks import send_watermark as send_to_partitions
 from shared.runtime.service import ServiceDefinition, ServiceRunner
-from shared.runtime.watermarks import END_OF_INPUT_US, is_watermark, watermark_record
+from shared.runtime.watermarks import END_OF_INPUT_US, is_watermark
 from shared.settings import KafkaSettings, ServiceSettings
 from tests.process_signals import catches_sigterm
 from titan.processes import spawn_service
@@ -117,11 +118,7 @@ async def send_watermark(
     await producer.start()
     try:
         for topic in topics:
-            for p in sorted(await producer.partitions_for(topic)):
-                r = watermark_record(topic, p, watermark_us, "test-feed")
-                await producer.send(
-                    topic, r.value, key=(r.key or "").encode(), partition=p, headers=list(r.headers)
-                )
+            await send_to_partitions(producer, topic, watermark_us, "test-feed")
         await producer.flush()
     finally:
         await producer.stop()

@@ -14,7 +14,8 @@ from aiokafka import AIOKafkaProducer
 
 from services.market_data.feeds.encoding import TickLike, tick_event_bytes
 from shared.clock import Clock, SystemClock
-from shared.runtime.watermarks import END_OF_INPUT_US, watermark_record
+from shared.runtime.send_watermarks import send_watermark
+from shared.runtime.watermarks import END_OF_INPUT_US
 from shared.topics import MARKET_TICKS
 
 # The feed's event-time progress after `sent` ticks (the last batch given): a watermark in
@@ -64,24 +65,8 @@ async def produce_ticks(
     producer = tick_producer(client_kwargs)
     await producer.start()
     try:
-        partitions = (
-            sorted(await producer.partitions_for(topic)) if watermark or end_of_input else []
-        )
         pending: list[asyncio.Future[object]] = []
         last_mark: int | None = None
-
-        async def send_watermark(us: int) -> None:
-            for p in partitions:
-                record = watermark_record(topic, p, us, producer_name)
-                pending.append(
-                    await producer.send(
-                        topic,
-                        record.value,
-                        key=(record.key or "").encode(),
-                        partition=p,
-                        headers=list(record.headers),
-                    )
-                )
 
         async for batch in batches:
             produced_at = wall.now()
@@ -93,12 +78,12 @@ async def produce_ticks(
             mark = watermark(counts.sent, batch) if watermark is not None else None
             if mark is not None and (last_mark is None or mark > last_mark):
                 last_mark = mark
-                await send_watermark(mark)
+                pending.extend(await send_watermark(producer, topic, mark, producer_name))
             if len(pending) >= IN_FLIGHT_SENDS:
                 await asyncio.gather(*pending)
                 pending.clear()
         if end_of_input:
-            await send_watermark(END_OF_INPUT_US)
+            pending.extend(await send_watermark(producer, topic, END_OF_INPUT_US, producer_name))
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
