@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from services.backtest.engine import Costs, ParamGrid, run_grid
 from services.backtest.engine.spreads import compute_spread_series
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "services" / "market_data" / "data"
 GRID = ParamGrid(
     entry_z=np.round(np.linspace(1.0, 3.25, 10), 6),
     exit_z=[-0.25, 0.0, 0.25, 0.5, 0.75],

@@ -1,6 +1,6 @@
 """Online Hamilton update vs a statsmodels refit on the same window, plus a 10-year fit.
 
-Data: S&P 500 index daily log returns (percent), /work/shared/data (skfolio, BSD-3-Clause).
+Data: S&P 500 index daily log returns (percent), services/market_data/data (skfolio, BSD-3-Clause).
 Also the service's scheduled refit (a 756-bar window every 63 bars over the whole series,
 each fit warm-started from the previous one): statsmodels' fit from the previous parameters
 (the baseline) against `fit_regime_model` with the previous curvature as well, and how the
@@ -35,8 +35,11 @@ SCHEDULE_WINDOW, SCHEDULE_EVERY = 756, 63
 
 
 def _sp500_prices() -> np.ndarray:
-    path = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-    with gzip.open(path / "sp500_index_daily_1990_2022.csv.gz", "rt") as handle:
+    from services.market_data.data import bundled_file
+
+    path = bundled_file("sp500_index_daily_1990_2022.csv.gz")
+    assert path is not None, "the bundled S&P 500 index file is missing"
+    with gzip.open(path, "rt") as handle:
         rows = handle.read().splitlines()[1:]
     return np.array([float(line.split(",")[1]) for line in rows])
 
