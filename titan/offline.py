@@ -18,11 +18,11 @@ from typing import Any
 from pydantic_settings import BaseSettings
 
 from shared.clock import ManualClock
-from shared.events import Envelope
-from shared.runtime.batch import BatchContext, Route, envelope_decoder
-from shared.runtime.event_time import EventTime
+from shared.events import Envelope, decode
+from shared.runtime.batch import BatchContext, BatchProcessor, Route
 from shared.runtime.records import ConsumedRecord, TopicNames
-from shared.runtime.watermarks import END_OF_INPUT_US, Timed, runs
+from shared.runtime.store import RuntimeStore
+from shared.runtime.watermarks import END_OF_INPUT_US, runs
 
 OFFLINE_DSN = "postgresql://offline.invalid/titan"
 # produced_at of every offline event: transport metadata, outside every digest.
@@ -82,7 +82,7 @@ def pairs_stage(bars: list[Envelope[Any]], env: Mapping[str, str]) -> Events:
     closes = bars_of(ordered, config.interval)
     fx = Effects()
     pipeline = Pipeline(config)
-    pipeline.on_bars(closes, fx, complete_through=max((b.bar_time for b in closes), default=None))
+    pipeline.on_released(closes, fx)
     out: Events = {"pairs.tests.v1": [], "pairs.lifecycle.v1": [], "pairs.spreads.v1": []}
     clock = ManualClock(PRODUCED_AT)
     for ev in fx.events:
@@ -178,46 +178,35 @@ async def signals_stage(events: Events, env: Mapping[str, str]) -> list[Envelope
 async def run_routes(
     routes: Sequence[Route[Any]], inputs: Mapping[str, list[Envelope[Any]]], producer: str
 ) -> Events:
-    """A service's routes over complete inputs, as its consumer would run them: unaligned
-    routes first, then every aligned event released at the end of input, in the one order."""
+    """A service's routes over complete inputs, as its consumer would run them: the same
+    processor decodes them (unaligned routes handled first, as in a batch), then every
+    aligned event is released at the end of input, in the one order."""
     topics = TopicNames("")
-    decoders = {r.topic: r.decode or envelope_decoder(r.topic) for r in routes}
-    from shared.runtime.event_time import AlignedInput
-
-    aligned = {
-        r.topic: AlignedInput(rank, r.aligned, decoders[r.topic])
-        for rank, r in enumerate(routes)
-        if r.aligned is not None
-    }
-    event_time = EventTime(aligned, topics, "offline", producer)
-    ctx = BatchContext(None, topics, ManualClock(PRODUCED_AT), producer)
-    timed: list[Timed] = []
-    for route in routes:
-        records = [
-            ConsumedRecord(route.topic, 0, n, None, e.to_bytes())
-            for n, e in enumerate(inputs.get(route.topic, []))
-        ]
-        if route.aligned is not None:
-            items, _dead = event_time.decode_aligned(route.topic, records)
-            timed.extend(items)
-            continue
-        result = decoders[route.topic](records)
-        assert isinstance(result, tuple), "offline decoders run in-process"
-        items_now, _dead = result
-        if items_now:
-            await route.handle(items_now, ctx)
-    join = event_time.join
-    join.add(timed, None)
+    clock = ManualClock(PRODUCED_AT)
+    processor = BatchProcessor(routes, RuntimeStore("offline"), topics, clock, producer)
+    batch = processor.prepare(
+        {
+            r.topic: [
+                ConsumedRecord(r.topic, 0, n, None, e.to_bytes())
+                for n, e in enumerate(inputs.get(r.topic, []))
+            ]
+            for r in routes
+        },
+        {},
+    )
+    assert not batch.pending, "offline decoders run in-process"
+    ctx = BatchContext(None, topics, clock, producer)
     by_topic = {r.topic: r for r in routes}
+    for topic, (items, _dead) in batch.decoded.items():
+        if items and by_topic[topic].aligned is None:
+            await by_topic[topic].handle(items, ctx)
+    join = processor.event_time.join
+    join.add(batch.timed, None)
     for topic, items in runs(join.release(END_OF_INPUT_US).items):
         await by_topic[topic].handle(items, ctx)
-    out: Events = {}
-    from shared.events import decode
-
+    out: Events = {"regime.shifts.v1": [], "signals.v1": []}
     for record in ctx.emitted.records:
         out.setdefault(record.topic, []).append(decode(record.value))
-    for route_topic in ("regime.shifts.v1", "signals.v1"):
-        out.setdefault(route_topic, [])
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -25,7 +25,7 @@ from shared.clock import Clock, ManualClock
 from shared.events import Bar, Envelope, make_envelope
 from shared.runtime.batch import BatchContext, DecodeResult, PendingDecode
 from shared.runtime.records import ConsumedRecord, record_values
-from shared.runtime.watermarks import END_OF_INPUT_US
+from shared.runtime.watermarks import minus
 from shared.topics import MARKET_BARS
 
 
@@ -65,6 +65,7 @@ class MarketData:
         self.aggregator = BarAggregator(config)
         self._partitions: dict[tuple[str, int], int] = {}
         self.max_grace_us = max(config.grace_us(i) for i in config.intervals)
+        self.max_grace = timedelta(microseconds=self.max_grace_us)
 
     async def load(self, conn: Any) -> None:
         marks, rows = await self.store.load_state(conn, self.max_grace_us)
@@ -127,7 +128,7 @@ class MarketData:
         await self._write(changes, ctx)
         for partition, mark in sorted(marks.items()):
             if partition < partitions:
-                ctx.emit_watermark(MARKET_BARS.name, partition, minus_us(mark, self.max_grace_us))
+                ctx.emit_watermark(MARKET_BARS.name, partition, minus(mark, self.max_grace))
 
     def _partition_of(self, symbol: str, partitions: int) -> int:
         key = (symbol, partitions)
@@ -150,10 +151,6 @@ def bar_envelope(bar: Bar, producer: str, now: datetime) -> Envelope[Bar]:
         bar, event_id=bar.event_id(), occurred_at=bar.end, key=bar.symbol,
         producer=producer, produced_at=now,
     )  # fmt: skip
-
-
-def minus_us(mark: int, delay_us: int) -> int:
-    return mark if mark >= END_OF_INPUT_US else mark - delay_us
 
 
 def partition_for_key(key: str, partitions: int) -> int:

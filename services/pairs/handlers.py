@@ -61,9 +61,10 @@ class PairsApp:
         *,
         producer: str,
         clock: Clock,
-        complete_through: datetime | None = None,
+        released: bool = False,
     ) -> Effects:
-        """One transaction's work: due screen requests first, then the bars."""
+        """One transaction's work: due screen requests first, then the bars (`released`:
+        by event time, see Pipeline.on_released)."""
         cfg = self.config
         self.last_step_at = clock.now()
         row = await store.lock_clock(cfg.interval)
@@ -73,7 +74,10 @@ class PairsApp:
         fx = Effects()
         for req in await store.pending_requests(cfg.interval):
             self._run_request(req, fx)
-        self.pipeline.on_bars(bars, fx, complete_through=complete_through)
+        if released:
+            self.pipeline.on_released(bars, fx)
+        else:
+            self.pipeline.on_bars(bars, fx)
         pipe = self.pipeline
         pipe.steps += 1
         fx.clock = (pipe.universe.n_complete, pipe.universe.last_complete, pipe.steps)
@@ -96,8 +100,7 @@ class PairsApp:
                 ctx.emit,
                 producer=ctx.producer_name,
                 clock=ctx.clock,
-                # released by event time: every input has passed these bars (rule 7)
-                complete_through=max((b.bar_time for b in bars), default=None),
+                released=True,  # the route is aligned by event time (rule 7)
             )
 
     async def process_requests(

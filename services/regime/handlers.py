@@ -8,7 +8,6 @@ mutated in memory while the same changes are written in the batch transaction.
 from __future__ import annotations
 
 import asyncio
-import heapq
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -281,21 +280,6 @@ def _merged(parts: list[_Effects]) -> _Effects:
         fx.last_step.update(part.last_step)
         fx.clock_changed |= part.clock_changed
     return fx
-
-
-def _merge_by_bar_time(items: list[Envelope[Bar]], interval: str) -> list[Bar]:
-    """The batch's bars merged by bar time, each symbol's own order kept exactly.
-
-    A batch lists partitions one after another; merging keeps one symbol from running far
-    ahead of the others inside a batch, which the clock's stale rule would otherwise see.
-    """
-    streams: dict[str, list[Bar]] = {}
-    for envelope in items:
-        bar = envelope.payload
-        if bar.interval == interval:
-            streams.setdefault(bar.symbol, []).append(bar)
-    merged = heapq.merge(*(streams[s] for s in sorted(streams)), key=lambda b: b.start)
-    return list(merged)
 
 
 def _no_step(bar_time: datetime) -> ScopeStep:

@@ -210,17 +210,21 @@ class EventTime:
     def overdue(self) -> bool:
         """Whether a pending event has waited longer than the bounded wait allows (the
         consumer loop then runs an empty batch, so the wait ends even on a silent stream)."""
-        if self.max_wait_s is None or not self.join.pending:
-            return False
-        through = self.join.overdue(time.monotonic(), self.max_wait_s)
         current = self.join.input_watermark(self.assignment())
-        return through is not None and (current is None or through > current)
+        return self._overdue_through(current, time.monotonic()) is not None
 
-    def _give_up_waiting(self, current: int | None, now: float) -> tuple[int, list[str]] | None:
-        if self.max_wait_s is None:
+    def _overdue_through(self, current: int | None, now: float) -> int | None:
+        """How far the bounded wait must release beyond `current` (None: nothing is due)."""
+        if self.max_wait_s is None or not self.join.pending:
             return None
         through = self.join.overdue(now, self.max_wait_s)
         if through is None or (current is not None and through <= current):
+            return None
+        return through
+
+    def _give_up_waiting(self, current: int | None, now: float) -> tuple[int, list[str]] | None:
+        through = self._overdue_through(current, now)
+        if through is None:
             return None
         return through, self.join.force(through, self.assignment())
 
@@ -240,12 +244,23 @@ class EventTime:
                VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING""",
             self.group_id, through, ", ".join(lagging), self.max_wait_s,
         )  # fmt: skip
+        await self._save_watermarks(conn, {(FORCED, 0): through})
+
+    async def _save_watermarks(
+        self, conn: asyncpg.Connection, marks: Mapping[tuple[str, int], int]
+    ) -> None:
+        """Upsert watermarks; a stored one never moves back."""
         await conn.execute(
             """INSERT INTO input_watermarks AS w (group_id, topic, partition, watermark_us)
-               VALUES ($1, $2, 0, $3) ON CONFLICT (group_id, topic, partition) DO UPDATE
-               SET watermark_us = GREATEST(w.watermark_us, EXCLUDED.watermark_us)""",
-            self.group_id, FORCED, through,
-        )  # fmt: skip
+               SELECT $1, t, p, m FROM unnest($2::text[], $3::int[], $4::bigint[]) AS x(t, p, m)
+               ON CONFLICT (group_id, topic, partition) DO UPDATE
+                  SET watermark_us = GREATEST(w.watermark_us, EXCLUDED.watermark_us),
+                      updated_at = now()""",
+            self.group_id,
+            [t for t, _ in marks],
+            [p for _, p in marks],
+            list(marks.values()),
+        )
 
     async def _persist(
         self,
@@ -254,17 +269,7 @@ class EventTime:
         released: Sequence[Timed],
     ) -> None:
         if advanced:
-            await conn.execute(
-                """INSERT INTO input_watermarks AS w (group_id, topic, partition, watermark_us)
-                   SELECT $1, t, p, m FROM unnest($2::text[], $3::int[], $4::bigint[]) AS x(t, p, m)
-                   ON CONFLICT (group_id, topic, partition) DO UPDATE
-                      SET watermark_us = GREATEST(w.watermark_us, EXCLUDED.watermark_us),
-                          updated_at = now()""",
-                self.group_id,
-                [t for t, _ in advanced],
-                [p for _, p in advanced],
-                list(advanced.values()),
-            )
+            await self._save_watermarks(conn, advanced)
         if released:
             await conn.execute(
                 """DELETE FROM pending_events e
@@ -306,6 +311,3 @@ class EventTime:
                 emitted.append(watermark_record(real, partition, out, self.producer_name))
         if out >= END_OF_INPUT_US:
             log.info("input watermark reached the end of input")
-
-    def describe_input(self) -> str:
-        return describe(self.join.input_watermark(self.assignment()))

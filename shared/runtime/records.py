@@ -74,19 +74,21 @@ def split_watermarks(
 
     if isinstance(records, FetchedRecords):
         messages = records._messages
+        # Most records carry no headers at all: one cheap pass finds the batches to split.
         if not any(m.headers and is_watermark(m.headers) for m in messages):
             return records, []
-        rest = [m for m in messages if not (m.headers and is_watermark(m.headers))]
-        control = [
-            FetchedRecords._record(m) for m in messages if m.headers and is_watermark(m.headers)
-        ]
+        rest, control = [], []
+        for m in messages:
+            if is_watermark(m.headers):
+                control.append(FetchedRecords._record(m))
+            else:
+                rest.append(m)
         return FetchedRecords(rest), control
-    if not any(r.headers and is_watermark(r.headers) for r in records):
-        return records, []
-    return (
-        [r for r in records if not is_watermark(r.headers)],
-        [r for r in records if is_watermark(r.headers)],
-    )
+    events: list[ConsumedRecord] = []
+    marks: list[ConsumedRecord] = []
+    for r in records:
+        (marks if is_watermark(r.headers) else events).append(r)
+    return (records, []) if not marks else (events, marks)
 
 
 def record_values(records: Sequence[ConsumedRecord]) -> list[bytes | None]:

@@ -121,6 +121,11 @@ class Timed:
     def sort_key(self) -> tuple[Any, ...]:
         return (self.time_us, self.rank, self.tiebreak, self.ident)
 
+    @property
+    def position(self) -> tuple[str, int, int]:
+        """Where the record sits: (real topic, partition, offset)."""
+        return (self.topic, self.partition, self.offset)
+
 
 @dataclass
 class Released:
@@ -169,7 +174,7 @@ class EventTimeJoin:
             if current is not None and item.time_us <= current:
                 late += 1
             self.pending.append(item)
-            self.arrived[(item.topic, item.partition, item.offset)] = now
+            self.arrived[item.position] = now
         self.late += late
         return late
 
@@ -177,11 +182,7 @@ class EventTimeJoin:
         """The latest event time among pending items that waited longer than `max_wait_s`
         (None: none did): releasing through it bounds every wait."""
         limit = now - max_wait_s
-        times = [
-            t.time_us
-            for t in self.pending
-            if self.arrived.get((t.topic, t.partition, t.offset), now) <= limit
-        ]
+        times = [t.time_us for t in self.pending if self.arrived.get(t.position, now) <= limit]
         return max(times) if times else None
 
     def force(self, through: int, assigned: Iterable[tuple[str, int]]) -> list[str]:
@@ -203,7 +204,7 @@ class EventTimeJoin:
             return Released([], [])
         self.pending = [t for t in self.pending if t.time_us > watermark]
         for t in due:
-            self.arrived.pop((t.topic, t.partition, t.offset), None)
+            self.arrived.pop(t.position, None)
         due.sort(key=Timed.sort_key)
         items: list[Timed] = []
         seen: set[str] = set()
@@ -211,16 +212,16 @@ class EventTimeJoin:
             if t.ident not in seen:
                 seen.add(t.ident)
                 items.append(t)
-        persisted = [t for t in due if (t.topic, t.partition, t.offset) in self.persisted]
+        persisted = [t for t in due if t.position in self.persisted]
         for t in persisted:
-            self.persisted.discard((t.topic, t.partition, t.offset))
+            self.persisted.discard(t.position)
         return Released(items, persisted)
 
     def unpersisted(self) -> list[Timed]:
-        return [t for t in self.pending if (t.topic, t.partition, t.offset) not in self.persisted]
+        return [t for t in self.pending if t.position not in self.persisted]
 
     def mark_persisted(self, items: Iterable[Timed]) -> None:
-        self.persisted.update((t.topic, t.partition, t.offset) for t in items)
+        self.persisted.update(t.position for t in items)
 
 
 def runs(items: Sequence[Timed]) -> list[tuple[str, list[Any]]]:

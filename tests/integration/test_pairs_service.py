@@ -85,7 +85,7 @@ def offline_events(bars: list[BarClose]) -> dict[str, dict[str, Any]]:
     pipe = Pipeline(settings.pipeline_config())
     fx = Effects()
     ordered = sorted(bars, key=lambda b: bar_order(bar_envelope(b)))
-    pipe.on_bars(ordered, fx, complete_through=max(b.bar_time for b in bars))
+    pipe.on_released(ordered, fx)
     out: dict[str, dict[str, Any]] = {}
     for ev in fx.events:
         env = make_envelope(ev.payload, event_id=ev.event_id, occurred_at=ev.occurred_at,

@@ -96,6 +96,12 @@ class Pipeline:
         self.trackers = {t.pair_id: t for t in trackers}
 
     # ----- bars ----------------------------------------------------------------------------
+    def on_released(self, bars: list[BarClose], fx: Effects) -> None:
+        """Bars released by event time (contract rule 7): every input has passed the latest
+        of them, so every bar time up to it is complete."""
+        through = max((b.bar_time for b in bars), default=None)
+        self.on_bars(bars, fx, complete_through=through)
+
     def on_bars(
         self, bars: list[BarClose], fx: Effects, *, complete_through: datetime | None = None
     ) -> None:

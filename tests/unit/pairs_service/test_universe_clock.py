@@ -162,8 +162,7 @@ def run_released(bars: list[BarClose], batch: int, lag: int) -> Effects:
         return b.bar_time, (b.symbol, b.revision)
 
     for released in released_batches(arrivals, order, batch, lag=lag):
-        through = max(b.bar_time for b in released)
-        pipe.on_bars(released, fx, complete_through=through)
+        pipe.on_released(released, fx)
     return fx
 
 
