@@ -59,36 +59,31 @@ def digests_of(events_by_topic: Mapping[str, Iterable[tuple[str, Any]]]) -> dict
     return {t: topic_digest(events_by_topic.get(t, ())) for t in DIGEST_TOPICS}
 
 
-async def read_topic(bootstrap: str, real_topic: str) -> list[tuple[str, Any]]:
-    """Every event on a topic now, from its first offset to its end, as (id, payload)."""
+async def read_topic(bootstrap: str, ends: Mapping[tuple[str, int], int]) -> list[tuple[str, Any]]:
+    """Every event of the partitions in `ends` ((real topic, partition) -> end offset, as
+    `Pipeline.end_offsets` gives them), from the first offset to the end, as (id, payload)."""
+    tps = [TopicPartition(t, p) for (t, p), end in sorted(ends.items()) if end > 0]
+    if not tps:
+        return []
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await consumer.start()
     try:
-        partitions = await consumer._client.fetch_all_metadata()
-        numbers = partitions.partitions_for_topic(real_topic) or set()
-        tps = [TopicPartition(real_topic, p) for p in sorted(numbers)]
-        if not tps:
-            return []
         consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
         await consumer.seek_to_beginning(*tps)
         out: list[tuple[str, Any]] = []
-        remaining = {tp for tp in tps if ends[tp] > 0}
+        remaining = set(tps)
         while remaining:
             batch = await consumer.getmany(*remaining, timeout_ms=1000)
             for tp, messages in batch.items():
+                end = ends[(tp.topic, tp.partition)]
                 for m in messages:
-                    if m.offset >= ends[tp]:
-                        continue
-                    if not is_watermark(m.headers) and m.value is not None:
+                    if m.offset < end and not is_watermark(m.headers) and m.value is not None:
                         event = json.loads(m.value)
                         out.append((event["event_id"], event["payload"]))
-                if messages and messages[-1].offset + 1 >= ends[tp]:
-                    remaining.discard(tp)
             for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
+                if await consumer.position(tp) >= ends[(tp.topic, tp.partition)]:
                     remaining.discard(tp)
         return out
     finally:

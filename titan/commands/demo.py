@@ -224,7 +224,10 @@ async def _run(
         watcher.cancel()
     from titan.digests import DIGEST_TOPICS, digests_of, read_topic
 
-    events = {t: await read_topic(pipeline.bootstrap, pipeline.topic(t)) for t in DIGEST_TOPICS}
+    events = {
+        t: await read_topic(pipeline.bootstrap, await pipeline.end_offsets({t}))
+        for t in DIGEST_TOPICS
+    }
     elapsed = time.monotonic() - started_at
     summary = summarize(path, symbols, len(ticks), events, digests_of(events))
     summary.update(mode="live", elapsed_s=round(elapsed, 1), topic_prefix=pipeline.prefix,
