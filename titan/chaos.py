@@ -3,7 +3,10 @@
 Services start in a random order with random pauses, each with its own random batch size
 and a random delay after every batch (TITAN_FAULT_BATCH_DELAY_MS); a neighbour process keeps
 one core busy the whole run; every service is killed with SIGKILL once, at a random moment,
-and restarted. The digests must still equal a calm run's and `--offline`'s (contract rule 7).
+and restarted. With several replicas per service, the last replica of each is instead
+stopped for good with SIGTERM (a scale-down, or a rolling restart's first step) and the first
+is SIGKILLed and restarted: partitions move twice. The digests must still equal a calm run's
+and `--offline`'s (contract rule 7).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ class Chaos:
     rng: random.Random = field(init=False)
     hog: subprocess.Popen[bytes] | None = None
     kills: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -44,11 +48,11 @@ class Chaos:
 
     async def start(self, pipeline: Pipeline) -> None:
         """The services in a random order with random pauses."""
-        order = list(pipeline.services)
+        order = pipeline.all_instances()
         self.rng.shuffle(order)
-        for service in order:
+        for name in order:
             await asyncio.sleep(self.rng.uniform(0.0, 1.5))
-            pipeline.start_service(service, self.service_extra(service))
+            pipeline.start_service(name, self.service_extra(name.split(".")[0]))
 
     async def kill_each_once(self, pipeline: Pipeline) -> None:
         """SIGKILL every service once at a random moment of the run, then restart it."""
@@ -56,10 +60,16 @@ class Chaos:
         self.rng.shuffle(order)
         for service in order:
             await asyncio.sleep(self.rng.uniform(1.0, 6.0))
+            replicas = pipeline.instances(service)
+            if len(replicas) > 1:
+                # In a thread: the replica finishes its batch and hands its partitions over
+                # (up to the grace period) while the rest of the pipeline runs on.
+                await asyncio.to_thread(pipeline.retire_service, replicas[-1])
+                self.retired.append(replicas[-1])
             # No await between kill and start: the demo's liveness check never sees it dead.
-            pipeline.kill_service(service)
-            pipeline.start_service(service, self.service_extra(service))
-            self.kills.append(service)
+            pipeline.kill_service(replicas[0])
+            pipeline.start_service(replicas[0], self.service_extra(service))
+            self.kills.append(replicas[0])
 
     def stop(self) -> None:
         if self.hog is not None and self.hog.poll() is None:

@@ -51,6 +51,7 @@ class Pipeline:
     prefix: str = field(default_factory=lambda: f"demo{secrets.token_hex(3)}.")
     database: str = field(default_factory=lambda: f"titan_demo_{secrets.token_hex(4)}")
     extra_env: dict[str, str] = field(default_factory=dict)
+    replicas: int = 1  # processes per service, each a member of the service's consumer group
     processes: ServiceProcesses = field(init=False)
 
     def __post_init__(self) -> None:
@@ -101,19 +102,33 @@ class Pipeline:
             **{k: v for k, v in self.extra_env.items() if k not in os.environ},
         }
 
+    def instances(self, service: str) -> list[str]:
+        """Process names of a service's replicas: "signals", "signals.2", ..."""
+        return [service if r == 0 else f"{service}.{r + 1}" for r in range(self.replicas)]
+
+    def all_instances(self) -> list[str]:
+        return [name for s in self.services for name in self.instances(s)]
+
     def start_services(self) -> None:
-        for service in self.services:
-            self.start_service(service)
+        for name in self.all_instances():
+            self.start_service(name)
 
-    def start_service(self, service: str, extra: dict[str, str] | None = None) -> None:
-        self.processes.start(service, {**self.service_env(service), **(extra or {})})
+    def start_service(self, name: str, extra: dict[str, str] | None = None) -> None:
+        """Start a service's process by instance name (a service name is its first replica)."""
+        service = name.split(".")[0]
+        env = {**self.service_env(service), **(extra or {})}
+        self.processes.start(name, env, service=service)
 
-    def kill_service(self, service: str) -> None:
+    def kill_service(self, name: str) -> None:
         """SIGKILL, as a crash would: no batch is finished, nothing is flushed."""
-        proc = self.processes.procs.get(service)
+        proc = self.processes.procs.get(name)
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
+
+    def retire_service(self, name: str) -> int | None:
+        """SIGTERM one replica for good, as a rolling restart or a scale-down would."""
+        return self.processes.retire(name, timeout_s=60.0)
 
     def check_alive(self) -> None:
         self.processes.check_alive()

@@ -37,12 +37,29 @@ class ServiceProcesses:
     def log_path(self, service: str) -> Path:
         return self.log_dir / f"{service}.log"
 
-    def start(self, service: str, env: dict[str, str], cwd: Path | None = None) -> None:
-        self.procs[service] = spawn_service(service, env, self.log_path(service), cwd)
+    def start(
+        self, name: str, env: dict[str, str], cwd: Path | None = None, service: str | None = None
+    ) -> None:
+        """Start `service` (default: `name`) as the process called `name` (e.g. a replica,
+        "signals.2"), logging to `<name>.log`."""
+        self.procs[name] = spawn_service(service or name, env, self.log_path(name), cwd)
+
+    def retire(self, name: str, timeout_s: float) -> int | None:
+        """SIGTERM one process and wait for it (SIGKILL after timeout_s); it is no longer
+        watched. Returns its exit code."""
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return None
+        proc.terminate()
+        try:
+            return proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
 
     def check_alive(self) -> None:
         """Raise with the tail of its log if any service has exited."""
-        for service, proc in self.procs.items():
+        for service, proc in list(self.procs.items()):  # retire() may run in another thread
             if proc.poll() is not None:
                 tail = self.log_path(service).read_text(errors="replace")[-LOG_TAIL_CHARS:]
                 raise RuntimeError(f"{service} exited with {proc.returncode}:\n{tail}")

@@ -33,7 +33,11 @@ def definition() -> ServiceDefinition[BacktestSettings, BacktestStore]:
         migrations=[("backtest", Path(__file__).parent / "migrations")],
         api=api,
         background=[job_runner],
-        watermark_outputs=lambda _s: WatermarkOutputs((PARAMS.name,), hold=held_by_jobs),
+        # Parameters go to their pair's lifecycle partition (signals joins them there).
+        watermark_outputs=lambda _s: WatermarkOutputs(
+            (PARAMS.name,), hold=held_by_jobs, co_partitioned=True
+        ),
+        co_partitioned_topics=(PAIRS_LIFECYCLE.name, PARAMS.name),
     )
 
 

@@ -136,3 +136,11 @@ def requested(spec: JobSpec, options: dict[str, Any], when: datetime) -> Topical
             produced_at=when,
         ),
     )
+
+
+def partition_key(contract_topic: str, envelope: Envelope[Any]) -> str | None:
+    """Parameters (keyed pair|regime for compaction) go to their pair's partition, where
+    signals consumes the pair's lifecycle and spreads: co-partitioned by pair id."""
+    if contract_topic == PARAMS.name and isinstance(envelope.payload, ParametersPublished):
+        return envelope.payload.pair_id
+    return None

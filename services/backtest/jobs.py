@@ -238,7 +238,7 @@ class JobRunner:
         async with self.units() as uow:
             await self.store.write_result(uow.conn, result, now)
             for topic, envelope in events.completed(job, result, now):
-                uow.emit(topic, envelope)
+                uow.emit(topic, envelope, partition_key=events.partition_key(topic, envelope))
             if self.after_job is not None:
                 uow.emit_records(await self.after_job(uow.conn))
         log.info("job %s completed: %d trades", job.request_id, result.n_trades)

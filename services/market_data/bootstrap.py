@@ -33,6 +33,7 @@ def definition() -> ServiceDefinition[MarketDataSettings, MarketData]:
         background=[lambda ctx: worker_lifetime(ctx.app.worker)],
         # Bar watermarks go per partition (on_tick_watermarks); declared for their count.
         watermark_outputs=lambda _settings: WatermarkOutputs((MARKET_BARS.name,)),
+        co_partitioned_topics=(MARKET_TICKS.name, MARKET_BARS.name),
     )
 
 

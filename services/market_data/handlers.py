@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from aiokafka.partitioner import murmur2
-
 from services.market_data.decode_worker import DecodeWorker
 from services.market_data.domain.bar_state import BarChanges
 from services.market_data.domain.bars import BarAggregator, BarConfig
@@ -24,7 +22,7 @@ from services.market_data.store import MarketDataStore, tick_copy_payload
 from shared.clock import Clock, ManualClock
 from shared.events import Bar, Envelope, make_envelope
 from shared.runtime.batch import BatchContext, DecodeResult, PendingDecode
-from shared.runtime.records import ConsumedRecord, record_values
+from shared.runtime.records import ConsumedRecord, partition_for_key, record_values
 from shared.runtime.watermarks import minus
 from shared.topics import MARKET_BARS
 
@@ -151,11 +149,6 @@ def bar_envelope(bar: Bar, producer: str, now: datetime) -> Envelope[Bar]:
         bar, event_id=bar.event_id(), occurred_at=bar.end, key=bar.symbol,
         producer=producer, produced_at=now,
     )  # fmt: skip
-
-
-def partition_for_key(key: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2, as aiokafka's) gives a key."""
-    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 def _with_dead_letters(

@@ -34,6 +34,8 @@ def definition() -> ServiceDefinition[PairsSettings, PairsApp]:
         api=build_router,
         on_start=load,
         background=[screen_request_job],
+        # The universe is a cross-section of every bars partition: one owner, standbys.
+        partitioning="exclusive",
         watermark_outputs=lambda s: WatermarkOutputs(
             (PAIRS_TESTS.name, PAIRS_LIFECYCLE.name, PAIRS_SPREADS.name),
             delay=timedelta(seconds=INTERVAL_SECONDS[s.pairs_interval]),

@@ -34,6 +34,8 @@ def definition(
         api=lambda ctx: build_router(ctx, ctx.app.store),
         on_start=load,
         watermark_outputs=outputs,
+        # The market series is a cross-section of every bars partition: one owner.
+        partitioning="exclusive",
     )
 
 

@@ -30,6 +30,7 @@ from shared.events import (
     RegimeShifted,
     SpreadUpdated,
     derive_id,
+    make_envelope,
 )
 from shared.runtime.batch import BatchContext
 from shared.topics import REGIME_SHIFTS
@@ -241,14 +242,20 @@ class RegimeService:
                 model=s.model,
                 model_version=s.model_version,
             )
-            ctx.emit_event(
-                REGIME_SHIFTS.name,
+            envelope = make_envelope(
                 payload,
                 event_id=s.event_id,
                 occurred_at=s.bar_time,
                 key=s.scope,
+                producer=ctx.producer_name,
                 produced_at=now,
             )
+            if s.scope == MARKET_SCOPE:
+                # Every pair needs the market regime, and a pair's events meet in its
+                # partition (signals is co-partitioned): one copy to each, one event id.
+                ctx.broadcast(REGIME_SHIFTS.name, envelope)
+            else:
+                ctx.emit(REGIME_SHIFTS.name, envelope)
 
     def _tracker_row(self, scope: str, step: ScopeStep) -> TrackerRow:
         tracker = self.trackers[scope]

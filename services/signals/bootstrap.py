@@ -17,11 +17,14 @@ from services.signals.settings import SignalsSettings
 from services.signals.store import PostgresSignalsStore, SignalsStore
 from shared.runtime.event_time import WatermarkOutputs
 from shared.runtime.service import Runtime, ServiceContext, ServiceDefinition
-from shared.topics import SIGNALS
+from shared.topics import PAIRS_LIFECYCLE, PAIRS_SPREADS, PARAMS, REGIME_SHIFTS, SIGNALS
 
 __all__ = ["SignalsSettings", "definition", "make_engine"]
 MIGRATIONS = Path(__file__).parent / "migrations"
 Context = ServiceContext[SignalsSettings, SignalsHandlers]
+SIGNALS_CO_PARTITIONED = tuple(
+    t.name for t in (PAIRS_LIFECYCLE, PAIRS_SPREADS, REGIME_SHIFTS, PARAMS, SIGNALS)
+)
 
 
 def definition() -> ServiceDefinition[SignalsSettings, SignalsHandlers]:
@@ -33,7 +36,10 @@ def definition() -> ServiceDefinition[SignalsSettings, SignalsHandlers]:
         migrations=[("signals", MIGRATIONS)],
         api=api,
         on_start=load,
-        watermark_outputs=lambda _settings: WatermarkOutputs((SIGNALS.name,)),
+        # A pair's lifecycle, spreads, regime and parameters, and its signals, share one
+        # partition number; the market regime is broadcast to every partition (regime).
+        watermark_outputs=lambda _settings: WatermarkOutputs((SIGNALS.name,), co_partitioned=True),
+        co_partitioned_topics=SIGNALS_CO_PARTITIONED,
     )
 
 

@@ -45,6 +45,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
+from shared.runtime.assignment import TitanAssignor
 from shared.runtime.batch import BatchOutcome, BatchProcessor, PreparedBatch
 from shared.runtime.metrics import RuntimeMetrics
 from shared.runtime.outbox import OutboxPublisher
@@ -64,10 +65,16 @@ MAX_UNPUBLISHED_BATCHES = 4
 
 
 def make_consumer(
-    kafka: KafkaSettings, group_id: str, client_id: str, max_records: int
+    kafka: KafkaSettings,
+    group_id: str,
+    client_id: str,
+    max_records: int,
+    assignor: type[TitanAssignor] | None = None,
 ) -> AIOKafkaConsumer:
+    strategy = {"partition_assignment_strategy": (assignor,)} if assignor is not None else {}
     return AIOKafkaConsumer(
         **kafka.client_kwargs(),
+        **strategy,
         group_id=group_id,
         client_id=client_id,
         enable_auto_commit=False,
@@ -146,11 +153,22 @@ async def _settling_during(prepared: PreparedBatch | None, batch: asyncio.Task[N
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
+    """aiokafka rebalances eagerly: every partition is revoked, then the new assignment is
+    given. The group waits for each member's revocation before it assigns anything, so a
+    replica hands over partitions only once its batches are committed and published; the
+    next owner then publishes what departed replicas left unsent, seeks to the stored
+    offsets and reloads the state of what it now owns, before it fetches anything."""
+
     def __init__(self, loop: ConsumerLoop) -> None:
         self.loop = loop
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         self.loop.generation += 1  # what was fetched before belongs to the old assignment
+        try:
+            await self.loop.hand_over()
+        except Exception as exc:
+            self.loop.listener_error = exc
+            raise
         for tp in revoked:
             self.loop.expected.pop((tp.topic, tp.partition), None)
 
@@ -158,7 +176,7 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
         # aiokafka logs and swallows a listener's exception and then consumes from its own
         # positions: keep the failure and let the loop raise it instead (never a wrong seek).
         try:
-            await self.loop.seek_to_stored(list(assigned))
+            await self.loop.take_over(list(assigned))
         except Exception as exc:
             self.loop.listener_error = exc
             raise
@@ -180,6 +198,7 @@ class ConsumerLoop:
         relay_interval_s: float,
         reload_state: Callable[[], Awaitable[None]] | None = None,
         fault_batch_delay_ms: int = 0,
+        assignor: type[TitanAssignor] | None = None,
     ) -> None:
         self.consumer = consumer
         self.processor = processor
@@ -206,9 +225,14 @@ class ConsumerLoop:
         self._publishing: asyncio.Task[None] | None = None
         self._opening: asyncio.Task[_OpenTransaction] | None = None
         self._uncommitted: dict[tuple[str, int], int] = {}
+        # Batches started and not yet finished (a revocation waits for them).
+        self._running: set[asyncio.Task[None]] = set()
+        self.assignor = assignor
+        # While a new assignment's state loads, fetched batches are dropped, not run.
+        self.taking_over = False
         self._last_kafka_commit = 0.0
         # The input watermark is the minimum over the partitions this consumer holds.
-        processor.event_time.assignment = lambda: [
+        processor.event_time.owned = lambda: [
             (tp.topic, tp.partition) for tp in consumer.assignment()
         ]
 
@@ -216,6 +240,40 @@ class ConsumerLoop:
         self.consumer.subscribe(
             topics=self.processor.real_topics, listener=_SeekToStoredOffsets(self)
         )
+
+    async def _finish_running(self) -> None:
+        # A batch that fails here failed its own retries too: the loop raises it.
+        for task in list(self._running):
+            with contextlib.suppress(BaseException):
+                await task
+
+    async def hand_over(self) -> None:
+        """Before partitions move: the batches in flight commit and everything committed is
+        published."""
+        await self._finish_running()
+        await self._drain_publication()
+
+    async def take_over(self, partitions: list[TopicPartition]) -> None:
+        """A new assignment. Order: no batch runs (anything fetched so far is dropped); the
+        departed replicas' unsent rows are published (their keys' older events must come
+        before ours); state is loaded for what we own now (even a first assignment may
+        follow another replica's batches); only then the seek lets batches run again."""
+        self.taking_over = True
+        try:
+            await self._finish_running()
+            live = self.assignor.live if self.assignor is not None else None
+            if live is not None:
+                await self.publisher.relay_orphans(live)
+            if self.reload_state is not None:
+                await retry_transient("reload service state", self.reload_state)
+            await retry_transient("reload event-time state", self._reload_event_time)
+            await self.seek_to_stored(partitions)
+        finally:
+            self.taking_over = False
+
+    async def _reload_event_time(self) -> None:
+        async with self.pool.acquire() as conn:
+            await self.processor.load_state(conn)
 
     async def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
         async def load() -> dict[tuple[str, int], int]:
@@ -268,13 +326,17 @@ class ConsumerLoop:
                     await _settling_during(prepared, task)
                 if prepared is not None:
                     await prepared.settle()  # (a no-op when settled above)
-                    if generation != self.generation or self._behind_stored(fetched):
+                    if self.taking_over:
+                        self.metrics.stale_fetches.inc()  # take_over seeks when it is done
+                    elif generation != self.generation or self._behind_stored(fetched):
                         # Seeked since the fetch began (what it returned may come from before
                         # the seek), or it starts below the stored offsets: drop it and
                         # resume from the stored offsets.
                         await self.seek_to_stored(list(self.consumer.assignment()))
                     else:
                         in_flight = asyncio.create_task(self._handle_prepared(prepared))
+                        self._running.add(in_flight)
+                        in_flight.add_done_callback(self._running.discard)
                         if prepared.overlap is not None:
                             await _until_overlapped(in_flight, prepared.overlap)
                         if self.fault_batch_delay_ms:
@@ -473,12 +535,7 @@ class ConsumerLoop:
         self.metrics.retries("process batch").inc()
         if self.reload_state is not None:
             await retry_transient("reload service state", self.reload_state)
-
-        async def reload_event_time() -> None:
-            async with self.pool.acquire() as conn:
-                await self.processor.load_state(conn)
-
-        await retry_transient("reload event-time state", reload_event_time)
+        await retry_transient("reload event-time state", self._reload_event_time)
 
     async def _commit_to_kafka(self) -> None:
         """Informative only (rule 2): failure here is logged, never retried or fatal."""

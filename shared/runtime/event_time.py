@@ -63,6 +63,9 @@ class WatermarkOutputs:
     topics: tuple[str, ...]
     delay: timedelta = timedelta(0)
     hold: Hold | None = None
+    # Outputs keyed like the inputs (same key, same partition count): a replica's watermark
+    # goes only to the partition numbers it consumes, since other replicas write the others.
+    co_partitioned: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,14 +98,16 @@ class EventTime:
         self.outputs = outputs
         self.metrics = metrics
         self.join = EventTimeJoin(self.gating)
-        # The partitions whose watermarks gate the release: the consumer's assignment (the
-        # consumer loop sets this); without a consumer, every partition heard from.
-        self.assignment: Callable[[], Iterable[tuple[str, int]]] = lambda: list(
-            self.join.watermarks
-        )
+        # The partitions this replica consumes (the consumer loop sets it): their watermarks
+        # gate the release, and their pending events are ours. None (no consumer): every
+        # partition heard from, and every pending event.
+        self.owned: Callable[[], Iterable[tuple[str, int]]] | None = None
         # Partitions per real output topic (the runner asks the broker at start-up).
         self.output_partitions: dict[str, int] = {}
         self.last_output: int | None = None
+
+    def assignment(self) -> list[tuple[str, int]]:
+        return list(self.owned()) if self.owned is not None else list(self.join.watermarks)
 
     # ----- decoding (pure, before the transaction) -----------------------------------------
     def decode_aligned(
@@ -155,10 +160,17 @@ class EventTime:
         }
         forced = [r["watermark_us"] for r in rows if r["topic"] == FORCED]
         join.forced_through = forced[0] if forced else None
+        # Only what this replica consumes: another replica releases the rest.
+        owned = sorted(self.owned()) if self.owned is not None else None
         pending = await conn.fetch(
-            """SELECT topic, partition, "offset", value FROM pending_events
-               WHERE group_id = $1 ORDER BY topic, partition, "offset\"""",
+            """SELECT e.topic, e.partition, e."offset", e.value FROM pending_events e
+               WHERE e.group_id = $1
+                 AND ($2::text[] IS NULL OR (e.topic, e.partition) IN
+                      (SELECT * FROM unnest($2::text[], $3::int[])))
+               ORDER BY e.topic, e.partition, e."offset\"""",
             self.group_id,
+            None if owned is None else [t for t, _ in owned],
+            None if owned is None else [p for _, p in owned],
         )
         for r in pending:
             if r["topic"] not in self.aligned:
@@ -305,9 +317,12 @@ class EventTime:
         if self.last_output is not None and out <= self.last_output:
             return
         self.last_output = out
+        owned = sorted({p for _, p in self.assignment()})
         for contract_topic in self.outputs.topics:
             real = self.topics.real(contract_topic)
-            for partition in range(self.output_partitions.get(real, 0)):
-                emitted.append(watermark_record(real, partition, out, self.producer_name))
+            count = self.output_partitions.get(real, 0)
+            for partition in owned if self.outputs.co_partitioned else range(count):
+                if partition < count:
+                    emitted.append(watermark_record(real, partition, out, self.producer_name))
         if out >= END_OF_INPUT_US:
             log.info("input watermark reached the end of input")

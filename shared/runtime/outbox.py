@@ -3,6 +3,13 @@
 After a batch commits, its rows are sent (acks=all, idempotence on), awaited, and then
 marked as sent. At start-up and on a timer the relay sends rows left unsent by a crash or
 an outage, oldest first, so each key's events reach the topic in the order they were made.
+
+With several replicas of a service, a replica publishes only the rows it wrote: another
+replica's rows may still be on their way, and sending them too would put a copy after a newer
+event of the same key. Rows of a replica that left the group (crashed) are claimed at the
+next rebalance, under one advisory lock per group, and published before any partition is
+consumed again (`relay_orphans`): the first replica through publishes them all, the others
+wait for it and find none.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from shared.runtime.metrics import RuntimeMetrics
-from shared.runtime.records import OutgoingRecord
+from shared.runtime.records import OutgoingRecord, partition_for_key
 from shared.runtime.retry import retry_transient
 from shared.runtime.store import RuntimeStore, UnsentRow
 from shared.settings import KafkaSettings
@@ -58,19 +65,25 @@ class OutboxPublisher:
         self.pool = pool
         self.store = store
         self.metrics = metrics
+        # One relay at a time in this process (the loop's timer and a rebalance's takeover
+        # would otherwise send the same rows twice).
+        self._relaying = asyncio.Lock()
 
     async def send(self, records: Sequence[OutgoingRecord]) -> None:
         if not records:
             return
         futures = []
         for r in records:
+            partition = r.partition
+            if partition is None and r.partition_key is not None:
+                partition = await self._partition_of(r.topic, r.partition_key)
             futures.append(
                 await self.producer.send(
                     r.topic,
                     value=r.value,
                     key=r.key.encode("utf-8") if r.key is not None else None,
                     headers=list(r.headers) or None,
-                    partition=r.partition,
+                    partition=partition,
                 )
             )
         await asyncio.gather(*futures)
@@ -79,6 +92,13 @@ class OutboxPublisher:
             counts[r.topic] = counts.get(r.topic, 0) + 1
         for topic, n in counts.items():
             self.metrics.records_out(topic).inc(n)
+
+    async def _partition_of(self, topic: str, key: str) -> int:
+        """The partition Kafka's default partitioner (murmur2) gives `key` in `topic`."""
+        partitions = await self.producer.partitions_for(topic)
+        if not partitions:
+            raise ConnectionError(f"no partitions known for {topic}")
+        return partition_for_key(key, len(partitions))
 
     async def publish_batch(self, batch_no: int, records: Sequence[OutgoingRecord]) -> None:
         """Send one committed batch's rows, then mark them sent; retried until it succeeds."""
@@ -95,8 +115,31 @@ class OutboxPublisher:
         async with self.pool.acquire() as conn:
             await self.store.mark_rows_sent(conn, rows)
 
+    async def relay_orphans(self, live: list[str] | None) -> int:
+        """Claim the unsent rows of replicas not in `live` (None: all rows not ours) and
+        publish them, holding the group's advisory lock throughout (see the module doc)."""
+
+        async def claim_and_relay() -> int:
+            async with self.pool.acquire() as conn:
+                await conn.execute("SELECT pg_advisory_lock(hashtext($1))", self.store.group_id)
+                try:
+                    claimed = await self.store.claim_orphans(conn, live)
+                    if claimed:
+                        log.info("claimed %d unsent outbox rows of departed replicas", claimed)
+                    return await self.relay()
+                finally:
+                    await conn.execute(
+                        "SELECT pg_advisory_unlock(hashtext($1))", self.store.group_id
+                    )
+
+        return await retry_transient("relay orphaned outbox rows", claim_and_relay)
+
     async def relay(self) -> int:
-        """Publish every unsent row, oldest first. Returns how many were sent."""
+        """Publish this replica's unsent rows, oldest first. Returns how many were sent."""
+        async with self._relaying:
+            return await self._relay()
+
+    async def _relay(self) -> int:
         total = 0
         while True:
             async with self.pool.acquire() as conn:

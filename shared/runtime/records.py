@@ -6,6 +6,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
+from aiokafka.partitioner import murmur2
+
 from shared.events import Envelope
 from shared.topics import dlq_topic
 
@@ -106,6 +108,9 @@ class OutgoingRecord:
     event_id: str | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
     partition: int | None = None  # None: the key decides (watermarks name theirs)
+    # Partition as Kafka's default partitioner would give this key rather than the record's
+    # own key (params, keyed pair|regime, go to their pair's partition: co-partitioning).
+    partition_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,12 +138,26 @@ class Emitted:
     records: list[OutgoingRecord] = field(default_factory=list)
     dead_letters: list[tuple[ConsumedRecord, str]] = field(default_factory=list)
 
-    def event(self, topic: str, envelope: Envelope[Any]) -> None:
+    def event(
+        self,
+        topic: str,
+        envelope: Envelope[Any],
+        *,
+        partition: int | None = None,
+        partition_key: str | None = None,
+    ) -> None:
         self.records.append(
             OutgoingRecord(
                 topic=topic,
                 key=envelope.key,
                 value=envelope.to_bytes(),
                 event_id=str(envelope.event_id),
+                partition=partition,
+                partition_key=partition_key,
             )
         )
+
+
+def partition_for_key(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as aiokafka's) gives a key."""
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions

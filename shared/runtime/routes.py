@@ -55,8 +55,12 @@ class EmitsEvents:
     clock: Clock
     emitted: Emitted
 
-    def emit(self, contract_topic: str, envelope: Envelope[Any]) -> None:
-        self.emitted.event(self.topics.real(contract_topic), envelope)
+    def emit(
+        self, contract_topic: str, envelope: Envelope[Any], *, partition_key: str | None = None
+    ) -> None:
+        """`partition_key`: the partition the default partitioner gives this key, not the
+        envelope's key (a record co-partitioned with another topic's key)."""
+        self.emitted.event(self.topics.real(contract_topic), envelope, partition_key=partition_key)
 
     def emit_event(
         self,
@@ -104,6 +108,16 @@ class BatchContext(EmitsEvents):
         route with `overlaps_next_batch`; see consumer.py)."""
         if self.overlap is not None:
             self.overlap.set()
+
+    def broadcast(self, contract_topic: str, envelope: Envelope[Any]) -> None:
+        """One copy (same event id) to every partition of a declared output: what every
+        replica of a co-partitioned consumer needs, like the market regime for each pair."""
+        real = self.topics.real(contract_topic)
+        count = self.output_partitions.get(real, 0)
+        if count == 0:  # no partitions (offline): one copy, where its key leads
+            self.emitted.event(real, envelope)
+        for partition in range(count):
+            self.emitted.event(real, envelope, partition=partition)
 
     def dead_letter(self, record: ConsumedRecord, reason: str) -> None:
         self.emitted.dead_letters.append((record, reason))

@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter
 
 from shared.clock import Clock, SystemClock
+from shared.runtime.assignment import Partitioning, TitanAssignor, new_replica_id
 from shared.runtime.batch import BatchProcessor, Route
 from shared.runtime.consumer import ConsumerLoop, make_consumer
 from shared.runtime.endpoints import register_endpoint, unregister_endpoint
@@ -118,6 +119,10 @@ class ServiceDefinition(Generic[S, A]):
     pool_max: int = 4
     # Output topics whose watermark follows the input watermark of the aligned routes.
     watermark_outputs: Callable[[S], WatermarkOutputs] | None = None
+    # How replicas share the inputs (assignment.py), and the contract topics (inputs and
+    # outputs) that must have one partition count for that to be correct.
+    partitioning: Partitioning = "co_partitioned"
+    co_partitioned_topics: tuple[str, ...] = ()
 
 
 async def create_pool(dsn: str, schema: str, max_size: int) -> asyncpg.Pool:
@@ -168,6 +173,7 @@ class ServiceRunner(Generic[S, A]):
         self.clock = clock or SystemClock()
         self.metrics = RuntimeMetrics(definition.name)
         self.http_port: int | None = None
+        self.replica = new_replica_id()
         self._stop = asyncio.Event()
 
     def request_stop(self) -> None:
@@ -186,7 +192,7 @@ class ServiceRunner(Generic[S, A]):
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
             await retry_transient("start producer", producer.start, max_attempts=30)
-            store = RuntimeStore(group)
+            store = RuntimeStore(group, self.replica)
             publisher = OutboxPublisher(producer, pool, store, self.metrics)
             runtime = Runtime(
                 d.name,
@@ -204,7 +210,8 @@ class ServiceRunner(Generic[S, A]):
             ctx = ServiceContext(**parts, app=d.build_app(runtime))
             loop = await self._consumer_loop(ctx, group)
             if loop is None:
-                await publisher.relay()
+                # No group says who is live: every unsent row is an orphan of a past run.
+                await publisher.relay_orphans(None)
             for check in d.start_checks:
                 await check(ctx)
             if d.on_start is not None:
@@ -264,8 +271,9 @@ class ServiceRunner(Generic[S, A]):
         routes = list(d.routes(ctx))
         if not routes:
             return None
+        assignor = TitanAssignor.for_replica(self.replica, d.partitioning)
         consumer = make_consumer(
-            self.kafka, group, f"titan-{d.name}", self.settings.batch_max_records
+            self.kafka, group, f"titan-{d.name}", self.settings.batch_max_records, assignor
         )
         outputs = d.watermark_outputs(self.settings) if d.watermark_outputs is not None else None
         processor = BatchProcessor(
@@ -278,6 +286,7 @@ class ServiceRunner(Generic[S, A]):
             metrics=self.metrics,
             max_wait_s=self.settings.max_watermark_wait_s,
         )
+        await self._check_partitions(ctx, [r.topic for r in routes])
         await self._prepare_event_time(processor, ctx.producer, ctx.pool, outputs)
         on_start = d.on_start
 
@@ -297,6 +306,7 @@ class ServiceRunner(Generic[S, A]):
             relay_interval_s=self.settings.outbox_relay_interval_s,
             fault_batch_delay_ms=self.settings.fault_batch_delay_ms,
             reload_state=reload_state if on_start is not None else None,
+            assignor=assignor,
         )
 
     async def _serve_http(self, ctx: ServiceContext[S, A], loop: ConsumerLoop | None) -> HttpServer:
@@ -323,6 +333,35 @@ class ServiceRunner(Generic[S, A]):
         register_endpoint(d.name, f"http://{self.settings.http_host}:{self.http_port}")
         return http
 
+    async def _partition_count(self, producer: AIOKafkaProducer, contract_topic: str) -> int:
+        real = self.topics.real(contract_topic)
+
+        async def partitions() -> int:
+            found = await producer.partitions_for(real)
+            if not found:
+                raise ConnectionError(f"no partitions known for {real}")
+            return len(found)
+
+        return await retry_transient(f"partitions of {real}", partitions, max_attempts=30)
+
+    async def _check_partitions(self, ctx: ServiceContext[S, A], inputs: list[str]) -> None:
+        """Refuse to start on co-partitioned topics of different partition counts, or on
+        inputs whose count changed since the group first ran (keys would have moved)."""
+        d = self.definition
+        counts = {t: await self._partition_count(ctx.producer, t)
+                  for t in sorted({*inputs, *d.co_partitioned_topics})}  # fmt: skip
+        together = {t: counts[t] for t in d.co_partitioned_topics}
+        if len(set(together.values())) > 1:
+            found = ", ".join(f"{t}={n}" for t, n in sorted(together.items()))
+            raise RuntimeError(
+                f"{d.name} needs one partition count for its co-partitioned topics, found "
+                f"{found}: set TITAN_TOPIC_PARTITIONS (and its overrides) alike for them"
+            )
+        async with ctx.pool.acquire() as conn:
+            await ctx.store.check_partition_counts(
+                conn, {self.topics.real(t): counts[t] for t in inputs}
+            )
+
     async def _prepare_event_time(
         self,
         processor: BatchProcessor,
@@ -333,16 +372,8 @@ class ServiceRunner(Generic[S, A]):
         """Partition counts of the output topics (a watermark goes to each) and the stored
         watermarks and pending events."""
         for contract_topic in outputs.topics if outputs is not None else ():
-            real = self.topics.real(contract_topic)
-
-            async def partitions(topic: str = real) -> int:
-                found = await producer.partitions_for(topic)
-                if not found:
-                    raise ConnectionError(f"no partitions known for {topic}")
-                return len(found)
-
-            count = await retry_transient(f"partitions of {real}", partitions, max_attempts=30)
-            processor.event_time.output_partitions[real] = count
+            count = await self._partition_count(producer, contract_topic)
+            processor.event_time.output_partitions[self.topics.real(contract_topic)] = count
 
         async def load() -> None:
             async with pool.acquire() as conn:

@@ -22,9 +22,15 @@ class UnsentRow:
     record: OutgoingRecord
 
 
+class PartitionCountChanged(RuntimeError):
+    """An input's partition count differs from the one the group first ran with."""
+
+
 class RuntimeStore:
-    def __init__(self, group_id: str) -> None:
+    def __init__(self, group_id: str, replica: str = "") -> None:
         self.group_id = group_id
+        # This process incarnation: the outbox rows it writes are its own to publish.
+        self.replica = replica
 
     async def load_offsets(
         self, conn: asyncpg.Connection, partitions: Sequence[tuple[str, int]]
@@ -106,6 +112,8 @@ class RuntimeStore:
                 "value",
                 "headers",
                 "partition",
+                "partition_key",
+                "replica",
             ],
             records=[
                 (
@@ -117,6 +125,8 @@ class RuntimeStore:
                     r.value,
                     _headers_json(r.headers),
                     r.partition,
+                    r.partition_key,
+                    self.replica,
                 )
                 for seq, r in enumerate(records)
             ],
@@ -150,10 +160,14 @@ class RuntimeStore:
         )
 
     async def unsent(self, conn: asyncpg.Connection, limit: int) -> list[UnsentRow]:
+        """This replica's unsent rows, oldest first."""
         rows = await conn.fetch(
-            """SELECT batch_no, seq, event_id, topic, key, value, headers, partition FROM outbox
-               WHERE sent_at IS NULL ORDER BY batch_no, seq LIMIT $1""",
+            """SELECT batch_no, seq, event_id, topic, key, value, headers, partition,
+                      partition_key
+               FROM outbox WHERE sent_at IS NULL AND replica IS NOT DISTINCT FROM $2
+               ORDER BY batch_no, seq LIMIT $1""",
             limit,
+            self.replica,
         )
         return [
             UnsentRow(
@@ -166,10 +180,48 @@ class RuntimeStore:
                     event_id=r["event_id"],
                     headers=_headers_from_json(r["headers"]),
                     partition=r["partition"],
+                    partition_key=r["partition_key"],
                 ),
             )
             for r in rows
         ]
+
+    async def claim_orphans(self, conn: asyncpg.Connection, live: Sequence[str] | None) -> int:
+        """Take over the unsent rows of replicas that are not live (None: every other row, for
+        a service with no consumer group to say who is live)."""
+        status: str = await conn.execute(
+            """UPDATE outbox SET replica = $1
+               WHERE sent_at IS NULL AND replica IS DISTINCT FROM $1
+                 AND ($2::text[] IS NULL OR replica IS NULL OR NOT replica = ANY($2::text[]))""",
+            self.replica,
+            None if live is None else list(live),
+        )
+        return int(status.split()[-1])
+
+    async def check_partition_counts(
+        self, conn: asyncpg.Connection, counts: dict[str, int]
+    ) -> None:
+        """Record the inputs' partition counts at first run; refuse a changed one."""
+        await conn.executemany(
+            """INSERT INTO input_partitions (group_id, topic, partitions) VALUES ($1, $2, $3)
+               ON CONFLICT DO NOTHING""",
+            [(self.group_id, t, n) for t, n in sorted(counts.items())],
+        )
+        rows = await conn.fetch(
+            "SELECT topic, partitions FROM input_partitions WHERE group_id = $1", self.group_id
+        )
+        changed = [
+            f"{r['topic']} had {r['partitions']}, now {counts[r['topic']]}"
+            for r in rows
+            if r["topic"] in counts and counts[r["topic"]] != r["partitions"]
+        ]
+        if changed:
+            raise PartitionCountChanged(
+                f"partition counts changed for group {self.group_id}: {'; '.join(changed)}. "
+                "Keys would move to other partitions and per-partition state would no longer "
+                "match its records: run on new topics (a new TITAN_TOPIC_PREFIX) and replay "
+                "instead of adding partitions (docs/scaling.md)"
+            )
 
     async def backlog(self, conn: asyncpg.Connection) -> int:
         value: int = await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")

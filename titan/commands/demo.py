@@ -54,9 +54,25 @@ def register(sub: Any) -> None:
     parser.add_argument("--chaos", type=int, default=None, metavar="SEED",
                         help="random start order, batch sizes and delays, a CPU hog and a "
                         "SIGKILL of every service (the digests must not change)")  # fmt: skip
+    parser.add_argument("--replicas", type=_replica_count, default=1, metavar="N",
+                        help="processes per service, each a member of its consumer group "
+                        "(default: 1)")  # fmt: skip
     parser.add_argument("--offline", action="store_true",
                         help="same domain code in one process, no Kafka or PostgreSQL")  # fmt: skip
     parser.set_defaults(func=_demo)
+
+
+MAX_REPLICAS = 8
+
+
+def _replica_count(raw: str) -> int:
+    try:
+        n = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {raw!r}") from None
+    if not 1 <= n <= MAX_REPLICAS:
+        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_REPLICAS}, got {n}")
+    return n
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -169,7 +185,7 @@ async def _run(
     env = {**DEMO_ENV, **(CHAOS_ENV if chaos is not None else {})}
     if "backtest" in services:
         env.update(BACKTEST_DEMO_ENV)
-    pipeline = Pipeline(infra, services, home / "demo-logs", extra_env=env)
+    pipeline = Pipeline(infra, services, home / "demo-logs", extra_env=env, replicas=args.replicas)
     await pipeline.prepare()
     print(f"titan demo: topic prefix {pipeline.prefix}  database {pipeline.database}  "
           f"logs {pipeline.log_dir}", file=sys.stderr)  # fmt: skip
@@ -231,9 +247,9 @@ async def _run(
     elapsed = time.monotonic() - started_at
     summary = summarize(path, symbols, len(ticks), events, digests_of(events))
     summary.update(mode="live", elapsed_s=round(elapsed, 1), topic_prefix=pipeline.prefix,
-                   database=pipeline.database)  # fmt: skip
+                   database=pipeline.database, replicas=args.replicas)  # fmt: skip
     if chaos is not None:
-        summary["chaos"] = {"seed": chaos.seed, "killed": chaos.kills}
+        summary["chaos"] = {"seed": chaos.seed, "killed": chaos.kills, "retired": chaos.retired}
     _print_summary(summary, args.json)
     if not args.json:
         print(f"titan demo: done in {elapsed:.0f} s; the infrastructure stays up "
