@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -59,9 +60,39 @@ def digests_of(events_by_topic: Mapping[str, Iterable[tuple[str, Any]]]) -> dict
     return {t: topic_digest(events_by_topic.get(t, ())) for t in DIGEST_TOPICS}
 
 
-async def read_topic(bootstrap: str, ends: Mapping[tuple[str, int], int]) -> list[tuple[str, Any]]:
+@dataclass(frozen=True)
+class Published:
+    """One event as it sits in its partition."""
+
+    partition: int
+    key: str | None
+    event_id: str
+    payload: Any
+
+
+def delivery_audit(records: Iterable[Published]) -> dict[str, int]:
+    """Copies of one event (allowed: at-least-once publication) and, among them, copies that
+    came after a newer event of the same key in the partition (not allowed: a consumer that
+    keeps the latest event per key would go back in time). Records in partition order."""
+    copies = late = 0
+    seen: dict[tuple[int, str | None], set[str]] = {}
+    last: dict[tuple[int, str | None], str] = {}
+    for r in records:
+        where = (r.partition, r.key)
+        ids = seen.setdefault(where, set())
+        if r.event_id in ids:
+            copies += 1
+            if last[where] != r.event_id:
+                late += 1
+        ids.add(r.event_id)
+        last[where] = r.event_id
+    return {"copies": copies, "copies_after_newer": late}
+
+
+async def read_published(bootstrap: str, ends: Mapping[tuple[str, int], int]) -> list[Published]:
     """Every event of the partitions in `ends` ((real topic, partition) -> end offset, as
-    `Pipeline.end_offsets` gives them), from the first offset to the end, as (id, payload)."""
+    `Pipeline.end_offsets` gives them), from the first offset to the end, with its partition
+    and key, each partition's in offset order."""
     tps = [TopicPartition(t, p) for (t, p), end in sorted(ends.items()) if end > 0]
     if not tps:
         return []
@@ -72,7 +103,7 @@ async def read_topic(bootstrap: str, ends: Mapping[tuple[str, int], int]) -> lis
     try:
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        out: list[tuple[str, Any]] = []
+        out: list[Published] = []
         remaining = set(tps)
         while remaining:
             batch = await consumer.getmany(*remaining, timeout_ms=1000)
@@ -80,8 +111,11 @@ async def read_topic(bootstrap: str, ends: Mapping[tuple[str, int], int]) -> lis
                 end = ends[(tp.topic, tp.partition)]
                 for m in messages:
                     if m.offset < end and not is_watermark(m.headers) and m.value is not None:
+                        # (getmany returns each partition's records in offset order)
                         event = json.loads(m.value)
-                        out.append((event["event_id"], event["payload"]))
+                        key = m.key.decode() if m.key is not None else None
+                        out.append(Published(tp.partition, key, event["event_id"],
+                                             event["payload"]))  # fmt: skip
             for tp in list(remaining):
                 if await consumer.position(tp) >= ends[(tp.topic, tp.partition)]:
                     remaining.discard(tp)

@@ -9,57 +9,16 @@ across all of them; also on the Quandl long OHLCV file and on a symbol subset.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from shared.infra.local import down
-from tests.integration.streams import REPO
+from tests.integration.demo_runs import assert_same_content, demo_home, run_demo
 
 pytestmark = pytest.mark.integration
+__all__ = ["demo_home"]  # the fixture
 
 SUBSET = "KO,PEP,XOM,CVX,MSFT,AAPL,JPM,BAC,WMT,PG"
-
-
-@pytest.fixture(scope="module")
-def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("demo-home")
-    try:
-        yield home
-    finally:
-        down(home, purge=True)
-
-
-def run_demo(home: Path, *args: str) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if k not in ("TITAN_KAFKA_BOOTSTRAP",
-                                                            "TITAN_DATABASE_URL")}  # fmt: skip
-    env["TITAN_HOME"] = str(home)
-    done = subprocess.run(
-        [sys.executable, "-m", "titan", "demo", "--json", *args],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-4000:]
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1, f"--json prints one line, got {len(lines)}"
-    summary: dict[str, Any] = json.loads(lines[0])
-    return summary
-
-
-def assert_same_content(runs: dict[str, dict[str, Any]]) -> None:
-    (first_name, first), *rest = runs.items()
-    for name, other in rest:
-        for topic, digest in first["digests"].items():
-            assert other["digests"][topic] == digest, (
-                f"{topic}: {first_name} {digest} != {name} {other['digests'][topic]}"
-            )
-        for field in ("ticks", "pairs_found", "pair_tests", "regime_shifts", "signals"):
-            assert other[field] == first[field], f"{field}: {first_name} != {name}"
 
 
 def test_sp500_calm_twice_chaos_and_offline_give_one_set_of_events(demo_home: Path) -> None:

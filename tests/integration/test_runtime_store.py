@@ -16,7 +16,7 @@ import pytest
 
 from shared.runtime.records import OutgoingRecord
 from shared.runtime.service import apply_migrations, create_pool
-from shared.runtime.store import OffsetsFenced, RuntimeStore
+from shared.runtime.store import OffsetsFenced, PartitionCountChanged, RuntimeStore
 
 pytestmark = pytest.mark.integration
 TP = ("demo.market.ticks.v1", 0)
@@ -103,3 +103,34 @@ async def test_fenced_batch_rolls_back_its_outbox_rows_and_unsent_rows_come_in_b
         await store.mark_sent(conn, [first])
         assert [r.batch_no for r in await store.unsent(conn, 100)] == [second]
         assert await store.backlog(conn) == 1
+
+
+def _row(topic: str, key: str, n: int) -> OutgoingRecord:
+    return OutgoingRecord(topic, key, f"v{n}".encode(), event_id=f"e{n}")
+
+
+async def test_a_replica_relays_its_own_rows_and_claims_only_departed_replicas_rows(
+    fresh_database: Callable[[str], Awaitable[str]],
+) -> None:
+    async with _runtime_tables(fresh_database) as (conn, _store):
+        group = "titan-signals"
+        alive, departed, me = (RuntimeStore(group, r) for r in ("alive", "departed", "me"))
+        for n, store in enumerate((departed, alive, me)):
+            await store.write_outbox(conn, await store.next_batch_no(conn), [_row("s", "KO", n)])
+        # Each replica sees only its own unsent rows: another's may still be on their way.
+        assert [r.record.event_id for r in await me.unsent(conn, 10)] == ["e2"]
+        assert [r.record.event_id for r in await alive.unsent(conn, 10)] == ["e1"]
+        # A rebalance says who is live: the rows of a replica that is not are claimed.
+        assert await me.claim_orphans(conn, ["alive", "me"]) == 1
+        assert [r.record.event_id for r in await me.unsent(conn, 10)] == ["e0", "e2"]
+        assert [r.record.event_id for r in await alive.unsent(conn, 10)] == ["e1"]
+
+
+async def test_partition_counts_are_recorded_and_a_changed_count_is_refused(
+    fresh_database: Callable[[str], Awaitable[str]],
+) -> None:
+    async with _runtime_tables(fresh_database) as (conn, store):
+        await store.check_partition_counts(conn, {"ticks": 3, "bars": 3})
+        await store.check_partition_counts(conn, {"ticks": 3, "bars": 3})  # unchanged: fine
+        with pytest.raises(PartitionCountChanged, match="ticks had 3, now 6"):
+            await store.check_partition_counts(conn, {"ticks": 6, "bars": 3})

@@ -238,16 +238,18 @@ async def _run(
             chaos.stop()
         pipeline.stop_services()
         watcher.cancel()
-    from titan.digests import DIGEST_TOPICS, digests_of, read_topic
+    from titan.digests import DIGEST_TOPICS, delivery_audit, digests_of, read_published
 
-    events = {
-        t: await read_topic(pipeline.bootstrap, await pipeline.end_offsets({t}))
+    published = {
+        t: await read_published(pipeline.bootstrap, await pipeline.end_offsets({t}))
         for t in DIGEST_TOPICS
     }
+    events = {t: [(r.event_id, r.payload) for r in rs] for t, rs in published.items()}
     elapsed = time.monotonic() - started_at
     summary = summarize(path, symbols, len(ticks), events, digests_of(events))
     summary.update(mode="live", elapsed_s=round(elapsed, 1), topic_prefix=pipeline.prefix,
-                   database=pipeline.database, replicas=args.replicas)  # fmt: skip
+                   database=pipeline.database, replicas=args.replicas,
+                   delivery={t: delivery_audit(rs) for t, rs in published.items()})  # fmt: skip
     if chaos is not None:
         summary["chaos"] = {"seed": chaos.seed, "killed": chaos.kills, "retired": chaos.retired}
     _print_summary(summary, args.json)

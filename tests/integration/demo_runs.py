@@ -1,0 +1,52 @@
+"""`titan demo --json` as a user runs it, in a fresh TITAN_HOME (its own Kafka and
+PostgreSQL), and the comparison of runs by content (digests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.infra.local import down
+from tests.integration.streams import REPO
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("demo-home")
+    try:
+        yield home
+    finally:
+        down(home, purge=True)
+
+
+def run_demo(home: Path, *args: str) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k not in ("TITAN_KAFKA_BOOTSTRAP",
+                                                            "TITAN_DATABASE_URL")}  # fmt: skip
+    env["TITAN_HOME"] = str(home)
+    done = subprocess.run(
+        [sys.executable, "-m", "titan", "demo", "--json", *args],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1, f"--json prints one line, got {len(lines)}"
+    summary: dict[str, Any] = json.loads(lines[0])
+    return summary
+
+
+def assert_same_content(runs: dict[str, dict[str, Any]]) -> None:
+    (first_name, first), *rest = runs.items()
+    for name, other in rest:
+        for topic, digest in first["digests"].items():
+            assert other["digests"][topic] == digest, (
+                f"{topic}: {first_name} {digest} != {name} {other['digests'][topic]}"
+            )
+        for field in ("ticks", "pairs_found", "pair_tests", "regime_shifts", "signals"):
+            assert other[field] == first[field], f"{field}: {first_name} != {name}"
