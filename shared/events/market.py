@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from shared.events.envelope import Payload, derive_id, ensure_utc
 
@@ -67,6 +67,9 @@ class Bar(Payload):
     """An OHLCV bar; revision > 0 is a correction of the bar with the same bar_id."""
 
     EVENT_TYPE = "Bar"
+    # A NaN close put regime in a crash loop and pairs stored it: a bar that is not finite
+    # is poison, dead-lettered by every consumer's decoder.
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
     bar_id: uuid.UUID
     symbol: str

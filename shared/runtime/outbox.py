@@ -139,11 +139,20 @@ class OutboxPublisher:
         async with self._relaying:
             return await self._relay()
 
+    async def _unsent(self) -> list[UnsentRow]:
+        async with self.pool.acquire() as conn:
+            return await self.store.unsent(conn, RELAY_CHUNK)
+
+    async def _housekeeping(self) -> None:
+        async with self.pool.acquire() as conn:
+            self.metrics.outbox_backlog.set(await self.store.backlog(conn))
+            await self.store.purge_sent(conn, KEEP_SENT_S)
+
     async def _relay(self) -> int:
         total = 0
         while True:
-            async with self.pool.acquire() as conn:
-                rows = await self.store.unsent(conn, RELAY_CHUNK)
+            # A database outage is waited out here (a PostgreSQL restart killed signals).
+            rows = await retry_transient("read unsent outbox rows", self._unsent)
             if not rows:
                 break
             await retry_transient("relay outbox", lambda rs=rows: self.send([r.record for r in rs]))  # type: ignore[misc]
@@ -151,9 +160,7 @@ class OutboxPublisher:
             total += len(rows)
             if len(rows) < RELAY_CHUNK:
                 break
-        async with self.pool.acquire() as conn:
-            self.metrics.outbox_backlog.set(await self.store.backlog(conn))
-            await self.store.purge_sent(conn, KEEP_SENT_S)
+        await retry_transient("outbox housekeeping", self._housekeeping)
         if total:
             log.info("relayed %d unsent outbox rows", total)
         return total

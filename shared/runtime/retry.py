@@ -9,7 +9,12 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import asyncpg
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+)
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -38,6 +43,11 @@ MAX_BACKOFF_S = 10.0
 
 
 def is_transient(exc: BaseException) -> bool:
+    # Kafka marks the errors a client should retry (a topic's metadata not there yet after a
+    # broker restart, a leader moving): a 20 s broker outage raised UnknownTopicOrPartition
+    # while publishing the outbox, which killed pairs and regime.
+    if isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False)):
+        return True
     return isinstance(exc, TRANSIENT_ERRORS)
 
 

@@ -215,7 +215,8 @@ class ServiceRunner(Generic[S, A]):
             for check in d.start_checks:
                 await check(ctx)
             if d.on_start is not None:
-                await d.on_start(ctx)
+                on_start = d.on_start
+                await retry_transient("load service state", lambda: on_start(ctx), max_attempts=30)
             http = await self._serve_http(ctx, loop)
             background = [asyncio.create_task(job(ctx)) for job in d.background]
             tasks.extend(background)

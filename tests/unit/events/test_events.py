@@ -108,3 +108,14 @@ def test_kubernetes_manifests_parse_and_run_known_services() -> None:
         assert container["args"][0] == "run" and container["args"][1] in SERVICES
         env = {e["name"]: e for e in container["env"]}
         assert "secretKeyRef" in env["TITAN_DATABASE_URL"]["valueFrom"]
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_a_bar_that_is_not_finite_is_a_decode_error(value: str) -> None:
+    raw = (GOLDEN / "Bar.v1.json").read_text()
+    data = json.loads(raw)
+    data["payload"]["close"] = "__X__"
+    poisoned = json.dumps(data).replace('"__X__"', value).encode()
+    with pytest.raises(DecodeError, match="close"):
+        decode(poisoned, ("Bar",))
+    decode(raw.encode(), ("Bar",))  # the golden bar itself is fine
