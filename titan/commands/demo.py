@@ -61,6 +61,7 @@ def register(sub: Any) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     from services.market_data.feeds.replay import ReplayError, replay_ticks
+    from shared.topic_partitions import partition_config_error
 
     path = _resolve_file(args.file)
     if path is None:
@@ -80,6 +81,9 @@ def _demo(args: argparse.Namespace) -> int:
         ticks = replay_ticks(path, symbols=symbols)
     except ReplayError as exc:
         print(f"titan demo: {exc}", file=sys.stderr)
+        return 2
+    if not args.offline and (error := partition_config_error()) is not None:
+        print(f"titan demo: {error}", file=sys.stderr)
         return 2
     try:
         if args.offline:
