@@ -2,11 +2,14 @@
 
 deploy/k8s/topics.yaml is this module's output with the registry's partition counts; a test
 keeps the two in step. Run with TITAN_TOPIC_PARTITIONS / TITAN_TOPIC_PARTITIONS_OVERRIDES
-set to render other counts (shared/topic_partitions.py checks them as for every creator).
+set to render other counts (shared/topic_partitions.py checks them as for every creator) and
+TITAN_TOPIC_PREFIX for a new topic set beside the old one.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from collections.abc import Iterable
 
@@ -23,19 +26,26 @@ HEADER = """\
 """
 
 
-def render(replicas: int = 3, min_isr: int = 2, topics: Iterable[TopicSpec] | None = None) -> str:
-    """The manifests of `topics`, by default every topic with the registry's counts."""
+def render(
+    replicas: int = 3,
+    min_isr: int = 2,
+    topics: Iterable[TopicSpec] | None = None,
+    prefix: str = "",
+) -> str:
+    """The manifests of `topics` (default: every topic with the registry's counts), named
+    `prefix` + contract name as the services with TITAN_TOPIC_PREFIX=`prefix` read them."""
     docs = []
     for spec in resolved_topics({}) if topics is None else topics:
         config = {**spec.config(), "min.insync.replicas": str(min_isr)}
+        name = prefix + spec.name
         lines = [
             "apiVersion: kafka.strimzi.io/v1beta2",
             "kind: KafkaTopic",
             "metadata:",
-            f"  name: {spec.name.replace('.', '-')}",
+            f"  name: {re.sub(r'[^a-z0-9-]', '-', name.lower())}",
             f"  labels: {{strimzi.io/cluster: {CLUSTER}}}",
             "spec:",
-            f"  topicName: {spec.name}",
+            f"  topicName: {name}",
             f"  partitions: {spec.partitions}",
             f"  replicas: {replicas}",
             "  config:",
@@ -51,4 +61,4 @@ if __name__ == "__main__":
     except ValueError as exc:
         print(exc, file=sys.stderr)
         sys.exit(2)
-    sys.stdout.write(render(topics=specs))
+    sys.stdout.write(render(topics=specs, prefix=os.environ.get("TITAN_TOPIC_PREFIX", "")))

@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
     status.add_argument("--json", action="store_true", help="machine-readable (has passwords)")
     status.set_defaults(func=_cmd_status)
 
-    topics = sub.add_parser("topics", help="create the contract topics on TITAN_KAFKA_BOOTSTRAP")
+    topics = sub.add_parser("topics", help="create the topics on TITAN_KAFKA_BOOTSTRAP")
     topics.set_defaults(func=_cmd_topics)
 
     fetch = sub.add_parser("fetch", help="download the Kafka jars and PGlite packages only")
@@ -143,6 +143,7 @@ def _bad_partitions(command: str) -> bool:
 
 def _cmd_topics(args: argparse.Namespace) -> int:
     import os
+    import re
 
     from shared.infra.kafka import KafkaError, ensure_topics
     from shared.topic_partitions import resolved_topics
@@ -153,8 +154,19 @@ def _cmd_topics(args: argparse.Namespace) -> int:
         return 2
     if _bad_partitions("topics"):
         return 2
+    # The same names the services use, so a new topic set (other partition counts) can be
+    # created beside the old one under a new prefix.
+    prefix = os.environ.get("TITAN_TOPIC_PREFIX", "")
+    if not re.fullmatch(r"[A-Za-z0-9._-]*", prefix):
+        print(
+            f"TITAN_TOPIC_PREFIX={prefix!r}: letters, digits, '.', '_' and '-' only",
+            file=sys.stderr,
+        )
+        return 2
+    specs = resolved_topics()
+    names = {spec.name: prefix + spec.name for spec in specs}
     try:
-        created = asyncio.run(ensure_topics(bootstrap, resolved_topics()))
+        created = asyncio.run(ensure_topics(bootstrap, specs, names=names))
     except (KafkaError, OSError) as exc:
         print(f"titan infra topics failed: {exc}", file=sys.stderr)
         return 1

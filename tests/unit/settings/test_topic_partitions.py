@@ -55,6 +55,10 @@ def test_the_strimzi_manifests_follow_the_resolution() -> None:
     text = render(topics=resolved_topics({PARTITIONS_VAR: "7"}))
     assert text.count("partitions: 7") == len(CONTRACT)
     assert text.count("partitions: 1\n") == len(DLQS)
+    # A new topic set beside the old one: the names the services use with that prefix.
+    renamed = render(prefix="v2_b.")
+    assert "topicName: v2_b.market.ticks.v1\n" in renamed
+    assert "  name: v2-b-market-ticks-v1\n" in renamed
 
 
 def test_co_partitioned_groups_name_existing_contract_topics() -> None:
@@ -122,3 +126,16 @@ def test_the_clis_exit_2_on_a_bad_setting_before_touching_infra(
     monkeypatch.setenv(OVERRIDES_VAR, "market.bars.v1=9")
     assert main(argv) == 2
     assert f"{OVERRIDES_VAR}: co-partitioned topics" in capsys.readouterr().err
+
+
+def test_infra_topics_exits_2_on_a_bad_prefix(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from titan.cli import main
+
+    monkeypatch.setenv("TITAN_KAFKA_BOOTSTRAP", "127.0.0.1:1")
+    monkeypatch.setenv("TITAN_TOPIC_PREFIX", "v2/")
+    monkeypatch.delenv(PARTITIONS_VAR, raising=False)
+    monkeypatch.delenv(OVERRIDES_VAR, raising=False)
+    assert main(["infra", "topics"]) == 2
+    assert "TITAN_TOPIC_PREFIX='v2/'" in capsys.readouterr().err
