@@ -286,9 +286,6 @@ class PartitionCountMismatch(KafkaError):
     """An existing topic has another partition count than the one asked for."""
 
 
-# Kafka picks a key's partition as hash(key) % count: another count sends keys elsewhere,
-# away from the per-partition state and offsets stored for them, and out of step with
-# the topics co-partitioned with it. So a count is fixed for the life of a topic set.
 RESIZE_PROCEDURE = (
     "Kafka maps a key to hash(key) % partitions, so changing the count of a running "
     "deployment moves keys away from their per-partition state and breaks co-partitioning; "
