@@ -37,6 +37,7 @@ from services.market_data.feeds.replay import FeedTick
 from shared.infra.kafka import ensure_topics
 from shared.infra.postgres import dsn_with
 from shared.infra.provision import ensure_database, ensure_schemas
+from shared.topic_partitions import resolved_topics
 from shared.topics import all_topics
 from titan.processes import spawn_service
 
@@ -117,7 +118,7 @@ async def main() -> None:
     async with bench_infra() as (bootstrap, admin_dsn):
         prefix = f"bench{secrets.token_hex(3)}."
         names = {s.name: prefix + s.name for s in all_topics()}
-        await ensure_topics(bootstrap, all_topics(), names=names)
+        await ensure_topics(bootstrap, resolved_topics(), names=names)
         database = f"titan_bench_{secrets.token_hex(4)}"
         admin = await asyncpg.connect(admin_dsn)
         await ensure_database(admin, database)

@@ -58,7 +58,8 @@ from shared.infra.postgres import dsn_with
 from shared.infra.provision import ensure_database, ensure_schemas
 from shared.runtime.send_watermarks import send_watermark
 from shared.runtime.watermarks import END_OF_INPUT_US, is_watermark, to_us
-from shared.topics import TopicSpec, all_topics
+from shared.topic_partitions import resolved_topics
+from shared.topics import TopicSpec
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 SYMBOLS = ("AAA", "BBB")
@@ -285,7 +286,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         run_id = secrets.token_hex(3)
         prefix = f"bench{run_id}."
         groups = {s: f"bench-{run_id}-{s}" for s in SERVICES}
-        specs = [*all_topics(), TopicSpec("bench.hop", "k", ("Hop",), partitions=1)]
+        specs = [*resolved_topics(), TopicSpec("bench.hop", "k", ("Hop",), partitions=1)]
         await ensure_topics(bootstrap, specs, names={s.name: prefix + s.name for s in specs})
         topic = {s.name: prefix + s.name for s in specs}
         dsn = await fresh_dsn(admin_dsn)

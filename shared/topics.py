@@ -2,7 +2,7 @@
 
 One place so that `titan infra up`, the test fixtures and every service agree on what
 exists. Partition counts are modest defaults for one machine; scaling out is more
-partitions (set with TITAN_TOPIC_PARTITIONS at creation time) and more replicas.
+partitions (set at creation time, `shared/topic_partitions.py`) and more replicas.
 """
 
 from __future__ import annotations
@@ -87,6 +87,16 @@ CONTRACT_TOPICS: tuple[TopicSpec, ...] = (
     SIGNALS,
     BACKTEST_REQUESTS,
     BACKTEST_RESULTS,
+)
+
+# Topics whose partition counts must be equal because partition p of one is read together
+# with partition p of the others: market_data turns the feed watermark of tick partition p
+# into the watermark of bar partition p; signals and backtest join the pair-keyed topics by
+# partition. Partition counts are resolved and checked against these groups
+# (shared/topic_partitions.py), and services can check the live topics against them.
+CO_PARTITIONED: tuple[tuple[str, ...], ...] = (
+    (MARKET_TICKS.name, MARKET_BARS.name),
+    (PAIRS_LIFECYCLE.name, PAIRS_SPREADS.name, REGIME_SHIFTS.name, PARAMS.name, SIGNALS.name),
 )
 
 

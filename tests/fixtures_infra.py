@@ -25,6 +25,7 @@ from shared.infra import kafka as kafka_mod
 from shared.infra import pglite as pglite_mod
 from shared.infra.postgres import SERVICES, dsn_with, new_password, role_for
 from shared.infra.provision import ensure_database, ensure_roles, ensure_schemas, secure_database
+from shared.topic_partitions import resolved_topics
 from shared.topics import all_topics
 
 
@@ -199,7 +200,7 @@ async def make_topics(kafka_bootstrap: str) -> Callable[..., Any]:
         prefix = f"t{suffix or secrets.token_hex(4)}."
         names = TopicSet({spec.name: f"{prefix}{spec.name}" for spec in all_topics()})
         names.prefix = prefix
-        await kafka_mod.ensure_topics(kafka_bootstrap, all_topics(), names=names)
+        await kafka_mod.ensure_topics(kafka_bootstrap, resolved_topics(), names=names)
         return names
 
     return make

@@ -20,6 +20,7 @@ from shared.infra.kafka import ensure_topics
 from shared.infra.postgres import ADMIN_USER, dsn_with, role_for
 from shared.infra.provision import ensure_database, ensure_schemas, secure_database
 from shared.infra.state import LocalInfra
+from shared.topic_partitions import resolved_topics
 from shared.topics import (
     BACKTEST_REQUESTS,
     MARKET_BARS,
@@ -79,7 +80,7 @@ class Pipeline:
 
     async def prepare(self) -> None:
         names = {s.name: self.topic(s.name) for s in all_topics()}
-        await ensure_topics(self.bootstrap, all_topics(), names=names)
+        await ensure_topics(self.bootstrap, resolved_topics(), names=names)
         admin = await asyncpg.connect(self.admin_dsn())
         try:
             await ensure_database(admin, self.database)

@@ -282,16 +282,32 @@ async def _poll_ready(broker: KafkaBroker, timeout_s: float, started: float) -> 
     )
 
 
+class PartitionCountMismatch(KafkaError):
+    """An existing topic has another partition count than the one asked for."""
+
+
+RESIZE_PROCEDURE = (
+    "Kafka maps a key to hash(key) % partitions, so changing the count of a running "
+    "deployment moves keys away from their per-partition state and breaks co-partitioning; "
+    "TITAN never alters it. To change counts, create a new topic set under a new "
+    "TITAN_TOPIC_PREFIX with the new counts, replay the input into it and move the services "
+    "over (docs/architecture.md, 'Partition counts'); or leave TITAN_TOPIC_PARTITIONS and "
+    "TITAN_TOPIC_PARTITIONS_OVERRIDES as they were when the topics were created."
+)
+
+
 async def ensure_topics(
     bootstrap: str,
     specs: Iterable[TopicSpec],
     *,
     names: dict[str, str] | None = None,
-    partitions_override: int | None = None,
 ) -> list[str]:
     """Create the topics that do not exist yet (idempotent); return the names created.
 
     `names` maps a spec's contract name to the actual topic name (tests use unique names).
+    Partition counts are the specs' (`shared.topic_partitions.resolved_topics()` applies the
+    operator's settings); an existing topic with another count raises
+    PartitionCountMismatch before anything is created.
     """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -299,15 +315,15 @@ async def ensure_topics(
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted: list[NewTopic] = []
-        for spec in specs:
-            name = (names or {}).get(spec.name, spec.name)
-            if name in existing:
-                continue
-            parts = spec.partitions
-            if partitions_override and not spec.name.endswith(".dlq"):
-                parts = partitions_override
-            wanted.append(NewTopic(name, parts, 1, topic_configs=spec.config()))
+        by_name = {(names or {}).get(spec.name, spec.name): spec for spec in specs}
+        await _check_partition_counts(
+            admin, {n: s.partitions for n, s in by_name.items() if n in existing}
+        )
+        wanted = [
+            NewTopic(name, spec.partitions, 1, topic_configs=spec.config())
+            for name, spec in by_name.items()
+            if name not in existing
+        ]
         if not wanted:
             return []
         response = await admin.create_topics(wanted)
@@ -318,11 +334,32 @@ async def ensure_topics(
         ]
         if failures:
             raise KafkaError("topic creation failed: " + "; ".join(failures))
-        created = [t.name for t in wanted]
+        raced = {err[0] for err in response.topic_errors if err[1] == 36}
+        await _check_partition_counts(admin, {n: by_name[n].partitions for n in raced})
+        created = [t.name for t in wanted if t.name not in raced]
         await _wait_for_leaders(admin, created)
         return created
     finally:
         await admin.close()
+
+
+async def _check_partition_counts(admin: Any, wanted: dict[str, int]) -> None:
+    """Raise PartitionCountMismatch naming every topic in `wanted` that exists with
+    another partition count than the one asked for."""
+    if not wanted:
+        return
+    described = await admin.describe_topics(list(wanted))
+    wrong = [
+        f"{t['topic']} exists with {len(t['partitions'])} partitions, {wanted[t['topic']]} wanted"
+        for t in described
+        if t["topic"] in wanted and len(t["partitions"]) != wanted[t["topic"]]
+    ]
+    if wrong:
+        found = "; ".join(wrong)
+        raise PartitionCountMismatch(
+            f"refusing topics whose partition counts differ from the configured ones: {found}. "
+            f"{RESIZE_PROCEDURE}"
+        )
 
 
 async def _wait_for_leaders(admin: Any, topics: list[str], timeout_s: float = 30.0) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from shared.infra.state import (
     save_state,
     state_path,
 )
-from shared.topics import all_topics
+from shared.topic_partitions import resolved_topics
 
 
 @dataclass(frozen=True)
@@ -37,23 +36,14 @@ class UpOptions:
     create_topics: bool = True
 
 
-def _topic_partitions() -> int | None:
-    raw = os.environ.get("TITAN_TOPIC_PARTITIONS")
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"TITAN_TOPIC_PARTITIONS={raw!r}: expected a positive integer")
-    return int(raw)
-
-
 async def _up_kafka(home: Path, opts: UpOptions) -> KafkaState:
+    # Resolved first: a bad TITAN_TOPIC_PARTITIONS* fails before a broker is started.
+    topics = resolved_topics() if opts.create_topics else ()
     broker = kafka_mod.start_kafka(home / "kafka", port=opts.kafka_port)
     try:
         await kafka_mod.wait_kafka_ready(broker)
-        if opts.create_topics:
-            await kafka_mod.ensure_topics(
-                broker.bootstrap, all_topics(), partitions_override=_topic_partitions()
-            )
+        if topics:
+            await kafka_mod.ensure_topics(broker.bootstrap, topics)
     except BaseException:
         kafka_mod.stop_kafka(broker.pid)
         raise

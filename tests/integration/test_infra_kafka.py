@@ -12,7 +12,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from shared.infra.kafka import ensure_topics
+from shared.infra.kafka import PartitionCountMismatch, ensure_topics
+from shared.topic_partitions import OVERRIDES_VAR, PARTITIONS_VAR, resolved_topics
 from shared.topics import CONTRACT_TOPICS, all_topics
 
 pytestmark = pytest.mark.integration
@@ -30,7 +31,7 @@ async def test_contract_topics_created_idempotently_with_configs(
     await admin.start()
     try:
         described = {t["topic"]: t for t in await admin.describe_topics(list(names.values()))}
-        for spec in all_topics():
+        for spec in resolved_topics():  # make_topics creates with the resolved counts
             assert len(described[names[spec.name]]["partitions"]) == spec.partitions
         lifecycle = names["pairs.lifecycle.v1"]
         ticks = names["market.ticks.v1"]
@@ -103,3 +104,52 @@ async def test_idempotent_producer_consumer_group_seek_and_commit(
         assert first.value == b"tick-3"
     finally:
         await resumed.stop()
+
+
+async def _partition_counts(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(topics)}
+    finally:
+        await admin.close()
+
+
+async def test_overrides_give_the_counts_asked_for_and_other_counts_are_refused(
+    kafka_bootstrap: str,
+) -> None:
+    prefix = f"p{uuid.uuid4().hex[:8]}."
+    names = {spec.name: prefix + spec.name for spec in all_topics()}
+    overrides = "market.ticks.v1=5,market.bars.v1=5,signals.v1.dlq=2"
+    specs = resolved_topics({PARTITIONS_VAR: "2", OVERRIDES_VAR: overrides})
+    assert sorted(await ensure_topics(kafka_bootstrap, specs, names=names)) == sorted(
+        names.values()
+    )
+    counts = await _partition_counts(kafka_bootstrap, list(names.values()))
+    assert counts[names["market.ticks.v1"]] == counts[names["market.bars.v1"]] == 5
+    assert counts[names["signals.v1"]] == counts[names["backtest.requests.v1"]] == 2
+    assert counts[names["signals.v1.dlq"]] == 2 and counts[names["market.ticks.v1.dlq"]] == 1
+    # The same counts again: nothing to do, nothing refused.
+    assert await ensure_topics(kafka_bootstrap, specs, names=names) == []
+
+    # Another count for existing topics is refused before anything is created or altered.
+    fresh = f"{prefix}late.backtest.results.v1"
+    later = resolved_topics(
+        {PARTITIONS_VAR: "2", OVERRIDES_VAR: "market.ticks.v1=6,market.bars.v1=6"}
+    )
+    with pytest.raises(PartitionCountMismatch) as info:
+        await ensure_topics(kafka_bootstrap, later, names={**names, "backtest.results.v1": fresh})
+    message = str(info.value)
+    assert f"{names['market.ticks.v1']} exists with 5 partitions, 6 wanted" in message
+    assert f"{names['market.bars.v1']} exists with 5 partitions, 6 wanted" in message
+    assert f"{names['signals.v1.dlq']} exists with 2 partitions, 1 wanted" in message
+    assert f"{names['signals.v1']} exists" not in message
+    assert "TITAN_TOPIC_PREFIX" in message and "replay" in message
+    after = await _partition_counts(kafka_bootstrap, list(names.values()))
+    assert after == counts
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        assert fresh not in await admin.list_topics()
+    finally:
+        await admin.close()

@@ -77,6 +77,7 @@ def _replica_count(raw: str) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from services.market_data.feeds.replay import ReplayError, replay_ticks
+    from shared.topic_partitions import partition_config_error
 
     path = _resolve_file(args.file)
     if path is None:
@@ -96,6 +97,9 @@ def _demo(args: argparse.Namespace) -> int:
         ticks = replay_ticks(path, symbols=symbols)
     except ReplayError as exc:
         print(f"titan demo: {exc}", file=sys.stderr)
+        return 2
+    if not args.offline and (error := partition_config_error()) is not None:
+        print(f"titan demo: {error}", file=sys.stderr)
         return 2
     try:
         if args.offline:

@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
     status.add_argument("--json", action="store_true", help="machine-readable (has passwords)")
     status.set_defaults(func=_cmd_status)
 
-    topics = sub.add_parser("topics", help="create the contract topics on TITAN_KAFKA_BOOTSTRAP")
+    topics = sub.add_parser("topics", help="create the topics on TITAN_KAFKA_BOOTSTRAP")
     topics.set_defaults(func=_cmd_topics)
 
     fetch = sub.add_parser("fetch", help="download the Kafka jars and PGlite packages only")
@@ -59,6 +59,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
         kafka=not args.no_kafka, postgres=not args.no_postgres, pglite=args.pglite,
         kafka_port=args.kafka_port, pg_port=args.pg_port, pglite_port=args.pglite_port,
     )  # fmt: skip
+    if opts.kafka and _bad_partitions("up"):
+        return 2
     try:
         _, started = asyncio.run(up(titan_home(), opts))
     except (RuntimeError, ValueError, OSError) as exc:
@@ -130,24 +132,41 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bad_partitions(command: str) -> bool:
+    from shared.topic_partitions import partition_config_error
+
+    error = partition_config_error()
+    if error is not None:
+        print(f"titan infra {command}: {error}", file=sys.stderr)
+    return error is not None
+
+
 def _cmd_topics(args: argparse.Namespace) -> int:
     import os
+    import re
 
     from shared.infra.kafka import KafkaError, ensure_topics
-    from shared.topics import all_topics
+    from shared.topic_partitions import resolved_topics
 
     bootstrap = os.environ.get("TITAN_KAFKA_BOOTSTRAP")
     if not bootstrap:
         print("TITAN_KAFKA_BOOTSTRAP is not set", file=sys.stderr)
         return 2
-    raw = os.environ.get("TITAN_TOPIC_PARTITIONS")
-    if raw is not None and (not raw.isdigit() or int(raw) < 1):
-        print(f"TITAN_TOPIC_PARTITIONS={raw!r}: expected a positive integer", file=sys.stderr)
+    if _bad_partitions("topics"):
         return 2
-    try:
-        created = asyncio.run(
-            ensure_topics(bootstrap, all_topics(), partitions_override=int(raw) if raw else None)
+    # The same names the services use, so a new topic set (other partition counts) can be
+    # created beside the old one under a new prefix.
+    prefix = os.environ.get("TITAN_TOPIC_PREFIX", "")
+    if not re.fullmatch(r"[A-Za-z0-9._-]*", prefix):
+        print(
+            f"TITAN_TOPIC_PREFIX={prefix!r}: letters, digits, '.', '_' and '-' only",
+            file=sys.stderr,
         )
+        return 2
+    specs = resolved_topics()
+    names = {spec.name: prefix + spec.name for spec in specs}
+    try:
+        created = asyncio.run(ensure_topics(bootstrap, specs, names=names))
     except (KafkaError, OSError) as exc:
         print(f"titan infra topics failed: {exc}", file=sys.stderr)
         return 1
