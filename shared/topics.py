@@ -100,6 +100,14 @@ CO_PARTITIONED: tuple[tuple[str, ...], ...] = (
 )
 
 
+def co_partitioned_with(name: str) -> tuple[str, ...]:
+    """The co-partition group a contract topic belongs to (just itself if none)."""
+    for group in CO_PARTITIONED:
+        if name in group:
+            return group
+    return (name,)
+
+
 def all_topics() -> tuple[TopicSpec, ...]:
     """Contract topics plus one dead-letter topic for each (retention 30 days)."""
     dlqs = tuple(

@@ -18,7 +18,7 @@ from shared.clients.market_data import HistoryClient, HistoryUnavailable
 from shared.runtime.batch import Route
 from shared.runtime.event_time import WatermarkOutputs
 from shared.runtime.service import ServiceContext, ServiceDefinition
-from shared.topics import BACKTEST_REQUESTS, PAIRS_LIFECYCLE, PARAMS
+from shared.topics import BACKTEST_REQUESTS, PAIRS_LIFECYCLE, PARAMS, co_partitioned_with
 
 __all__ = ["BacktestSettings", "definition", "lifecycle_handlers"]
 Context = ServiceContext[BacktestSettings, BacktestStore]
@@ -37,7 +37,7 @@ def definition() -> ServiceDefinition[BacktestSettings, BacktestStore]:
         watermark_outputs=lambda _s: WatermarkOutputs(
             (PARAMS.name,), hold=held_by_jobs, co_partitioned=True
         ),
-        co_partitioned_topics=(PAIRS_LIFECYCLE.name, PARAMS.name),
+        co_partitioned_topics=co_partitioned_with(PARAMS.name),
     )
 
 

@@ -13,7 +13,7 @@ from services.market_data.store import MarketDataStore
 from shared.runtime.batch import Route
 from shared.runtime.event_time import WatermarkOutputs
 from shared.runtime.service import Runtime, ServiceContext, ServiceDefinition
-from shared.topics import MARKET_BARS, MARKET_TICKS
+from shared.topics import MARKET_BARS, MARKET_TICKS, co_partitioned_with
 
 __all__ = ["MarketDataSettings", "check_co_partitioned", "definition"]
 Context = ServiceContext[MarketDataSettings, MarketData]
@@ -33,7 +33,7 @@ def definition() -> ServiceDefinition[MarketDataSettings, MarketData]:
         background=[lambda ctx: worker_lifetime(ctx.app.worker)],
         # Bar watermarks go per partition (on_tick_watermarks); declared for their count.
         watermark_outputs=lambda _settings: WatermarkOutputs((MARKET_BARS.name,)),
-        co_partitioned_topics=(MARKET_TICKS.name, MARKET_BARS.name),
+        co_partitioned_topics=co_partitioned_with(MARKET_TICKS.name),
     )
 
 

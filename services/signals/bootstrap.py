@@ -17,14 +17,12 @@ from services.signals.settings import SignalsSettings
 from services.signals.store import PostgresSignalsStore, SignalsStore
 from shared.runtime.event_time import WatermarkOutputs
 from shared.runtime.service import Runtime, ServiceContext, ServiceDefinition
-from shared.topics import PAIRS_LIFECYCLE, PAIRS_SPREADS, PARAMS, REGIME_SHIFTS, SIGNALS
+from shared.topics import SIGNALS, co_partitioned_with
 
 __all__ = ["SignalsSettings", "definition", "make_engine"]
 MIGRATIONS = Path(__file__).parent / "migrations"
 Context = ServiceContext[SignalsSettings, SignalsHandlers]
-SIGNALS_CO_PARTITIONED = tuple(
-    t.name for t in (PAIRS_LIFECYCLE, PAIRS_SPREADS, REGIME_SHIFTS, PARAMS, SIGNALS)
-)
+SIGNALS_CO_PARTITIONED = co_partitioned_with(SIGNALS.name)
 
 
 def definition() -> ServiceDefinition[SignalsSettings, SignalsHandlers]:
