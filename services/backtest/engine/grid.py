@@ -8,7 +8,6 @@ are then computed for all combinations together (see :mod:`.accounting`).
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -56,6 +55,26 @@ def _floats(values: FloatValues) -> tuple[float, ...]:
     return tuple(float(v) for v in np.atleast_1d(np.asarray(values, dtype=np.float64)))
 
 
+# Cells of the full Cartesian product (valid or not) a grid may have; the valid ones are
+# limited further by the request (MAX_COMBINATIONS).
+MAX_GRID_CELLS = 1_000_000
+
+
+def _valid_combinations(axes: tuple[tuple[float, ...], ...] | tuple[Any, ...]) -> NDArray[np.void]:
+    """The valid rows of the product, in itertools.product order (entry_z slowest)."""
+    grids = np.meshgrid(*(np.asarray(a) for a in axes), indexing="ij")
+    entry, exit_z, stop, lookback, time_stop = (g.ravel() for g in grids)
+    keep = np.isfinite(entry) & (entry > 0) & (-entry < exit_z) & (exit_z < entry) & (stop > entry)
+    combos = np.empty(int(keep.sum()), dtype=COMBO_DTYPE)
+    for name, column in zip(
+        ("entry_z", "exit_z", "stop_z", "lookback", "time_stop_half_lives"),
+        (entry, exit_z, stop, lookback, time_stop),
+        strict=True,
+    ):
+        combos[name] = column[keep]
+    return combos
+
+
 @dataclass(frozen=True)
 class ParamGrid:
     """Cartesian grid of strategy parameters; one sizing for the whole grid.
@@ -86,19 +105,17 @@ class ParamGrid:
             raise ValueError(
                 f"time_stop_half_lives must be > 0 or inf, got {self.time_stop_half_lives}"
             )
-        rows = [
-            combo
-            for combo in itertools.product(
-                self.entry_z, self.exit_z, self.stop_z, lookbacks, self.time_stop_half_lives
-            )
-            if math.isfinite(combo[0])
-            and combo[0] > 0
-            and -combo[0] < combo[1] < combo[0]
-            and combo[2] > combo[0]
-        ]
-        if not rows:
+        axes = (self.entry_z, self.exit_z, self.stop_z, lookbacks, self.time_stop_half_lives)
+        # Bounded before any work: a 727-byte request once built 10^7 combinations in Python
+        # (20 s with the event loop blocked) before the limit on valid ones was checked.
+        cells = math.prod(len(a) for a in axes)
+        if cells > MAX_GRID_CELLS:
+            sizes = " x ".join(str(len(a)) for a in axes)
+            raise ValueError(f"the grid has {sizes} = {cells} cells, over {MAX_GRID_CELLS}")
+        combos = _valid_combinations(axes)
+        if len(combos) == 0:
             raise ValueError("the grid has no valid combination (need exit < entry < stop)")
-        object.__setattr__(self, "_combos", np.array(rows, dtype=COMBO_DTYPE))
+        object.__setattr__(self, "_combos", combos)
 
     @classmethod
     def from_params(cls, params: StrategyParams) -> ParamGrid:
