@@ -27,9 +27,9 @@ from core.cointegration.hedge import (
 from core.cointegration.johansen import JohansenResult, johansen_pairs
 from core.cointegration.kalman import KalmanHedgeRatio, KalmanPath, KalmanStep
 from core.cointegration.mackinnon import mackinnon_critical_values, mackinnon_pvalue
+from core.cointegration.blocks import ScreenArrays
 from core.cointegration.screen import (
     PairScreenResult,
-    ScreenArrays,
     screen_arrays,
     screen_universe,
 )
