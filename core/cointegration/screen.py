@@ -72,6 +72,15 @@ def screen_arrays(
     return merge_blocks([screen_block(inp, opts)])
 
 
+def check_universe(prices: ArrayLike, symbols: list[str]) -> FloatArray:
+    arr = np.asarray(prices, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != len(symbols):
+        raise ValueError(f"prices shape {arr.shape} does not match {len(symbols)} symbols")
+    if len(set(symbols)) != len(symbols):
+        raise ValueError("symbols must be unique")
+    return arr
+
+
 def screen_universe(
     prices: np.ndarray,
     symbols: list[str],
@@ -83,11 +92,7 @@ def screen_universe(
     hurst_max_lag: int = 20,
 ) -> list[PairScreenResult]:
     """Screen all pairs of a (T, N) price matrix; results sorted by p-value, then ADF statistic."""
-    arr = np.asarray(prices, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[1] != len(symbols):
-        raise ValueError(f"prices shape {arr.shape} does not match {len(symbols)} symbols")
-    if len(set(symbols)) != len(symbols):
-        raise ValueError("symbols must be unique")
+    arr = check_universe(prices, symbols)
     res = screen_arrays(
         arr,
         window=window,
@@ -96,6 +101,11 @@ def screen_universe(
         log_prices=log_prices,
         hurst_max_lag=hurst_max_lag,
     )
+    return screen_records(res, symbols)
+
+
+def screen_records(res: ScreenArrays, symbols: list[str]) -> list[PairScreenResult]:
+    """Records of a screen, sorted by p-value, then ADF statistic."""
     order = np.lexsort((res.adf_stat, np.nan_to_num(res.pvalue, nan=2.0)))
     crit = [float(c) for c in res.critical_values]
     return [
@@ -120,4 +130,11 @@ def screen_universe(
     ]
 
 
-__all__ = ["PairScreenResult", "ScreenArrays", "screen_arrays", "screen_universe"]
+__all__ = [
+    "PairScreenResult",
+    "ScreenArrays",
+    "check_universe",
+    "screen_arrays",
+    "screen_records",
+    "screen_universe",
+]
