@@ -49,9 +49,33 @@ from core.cointegration.blocks import (  # noqa: E402
     pair_blocks,
     screen_block,
 )
+from core.cointegration.rolling import RollingPairStats  # noqa: E402
+from core.cointegration.screen import screen_arrays  # noqa: E402
 from services.pairs.screen_pool import screen_process_pool  # noqa: E402
 
 SIZES = (200, 500, 1000, 2000)
+ROLLING_SIZES = (200, 500)
+ROLLING_LAG = 2
+ROLLING_BARS = 10
+ROLLING_KEYS = (
+    "pairs",
+    "lag",
+    "update_cpu_s",
+    "update_wall_s",
+    "full_fixed_lag_cpu_s",
+    "full_aic_cpu_s",
+    "max_abs_adf_diff_vs_refit",
+)
+ONE_KEYS = ("wall_s", "cpu_s", "parent_peak_rss_mb", "load_avg_1m")
+TWO_KEYS = (
+    "wall_s",
+    "cpu_s",
+    "critical_cpu_s",
+    "worker_cpu_s",
+    "parent_peak_rss_mb",
+    "worker_peak_rss_mb",
+    "load_avg_1m",
+)
 BARS = 252
 REPEATS = 3
 SEED = 3
@@ -97,10 +121,13 @@ def run_screen(closes: np.ndarray, shards: int, pool: Executor | None) -> dict[s
         outs = [f.result() for f in futures]
     merged = merge_blocks([o[0] for o in outs])
     wall, parent_cpu = time.perf_counter() - wall, cpu_s() - cpu
-    worker_cpu = sum(o[1] for o in outs) if pool is not None else 0.0
+    worker_cpu = [o[1] for o in outs] if pool is not None else []
     return {
         "wall_s": wall,
-        "cpu_s": parent_cpu + worker_cpu,
+        "cpu_s": parent_cpu + sum(worker_cpu),
+        # What the wall time would be on idle cores: the parent plus the slowest worker.
+        "critical_cpu_s": parent_cpu + max(worker_cpu, default=0.0),
+        "worker_cpu_s": worker_cpu,
         "worker_rss_mb": [o[2] for o in outs] if pool is not None else [],
         "merged": merged,
     }
@@ -130,6 +157,9 @@ def point(n_symbols: int, processes: int) -> dict[str, Any]:
         "processes": processes,
         "wall_s": round(best["wall_s"], 3),
         "cpu_s": round(best["cpu_s"], 3),
+        "critical_cpu_s": round(best["critical_cpu_s"], 3),
+        "worker_cpu_s": [round(c, 3) for c in best["worker_cpu_s"]],
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         "parent_peak_rss_mb": round(peak_rss_mb(), 1),
         "worker_peak_rss_mb": [round(r, 1) for r in best["worker_rss_mb"]],
         "digest": digest(merged),
@@ -142,8 +172,49 @@ def warm_worker(_: int) -> float:
     return peak_rss_mb()
 
 
+def timed(fn: Any) -> tuple[float, float, Any]:
+    wall, cpu = time.perf_counter(), cpu_s()
+    out = fn()
+    return time.perf_counter() - wall, cpu_s() - cpu, out
+
+
+def rolling_point(n_symbols: int) -> dict[str, Any]:
+    """Per-bar fixed-lag update of every pair vs a full rescreen of the same window."""
+    closes = synthetic_prices(BARS + ROLLING_BARS, n_symbols, SEED)
+    build_wall, _, stats = timed(lambda: RollingPairStats(closes[:BARS], ROLLING_LAG))
+    walls, cpus = [], []
+    for t in range(BARS, BARS + ROLLING_BARS):
+        wall, cpu, result = timed(lambda t=t: (stats.update(closes[t]), stats.result())[1])
+        walls.append(wall)
+        cpus.append(cpu)
+    last = closes[-BARS:]
+    fixed = timed(lambda: screen_arrays(last, autolag=None, maxlag=ROLLING_LAG))
+    aic = timed(lambda: screen_arrays(last, autolag="aic"))
+    err = float(np.max(np.abs(result.adf_stat - fixed[2].adf_stat)))
+    return {
+        "symbols": n_symbols,
+        "pairs": int(result.adf_stat.size),
+        "lag": ROLLING_LAG,
+        "build_s": round(build_wall, 3),
+        "update_wall_s": round(float(np.median(walls)), 4),
+        "update_cpu_s": round(float(np.median(cpus)), 4),
+        "full_fixed_lag_wall_s": round(fixed[0], 3),
+        "full_fixed_lag_cpu_s": round(fixed[1], 3),
+        "full_aic_wall_s": round(aic[0], 3),
+        "full_aic_cpu_s": round(aic[1], 3),
+        "max_abs_adf_diff_vs_refit": err,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
 def run_point(n_symbols: int, processes: int) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--point", str(n_symbols), str(processes)]
+    mode = (
+        ["--rolling", str(n_symbols)]
+        if processes == 0
+        else ["--point", str(n_symbols), str(processes)]
+    )
+    cmd = [sys.executable, __file__, *mode]
     done = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -155,23 +226,25 @@ def fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
     return float(intercept), float(slope)
 
 
-def main() -> None:
+def main(sizes: tuple[int, ...]) -> None:
     curves: dict[str, Any] = {}
-    for n in SIZES:
+    for n in sizes:
         one, two = run_point(n, 1), run_point(n, 2)
         assert one["digest"] == two["digest"], f"{n}: the 2-process screen differs"
         peak_two = max([two["parent_peak_rss_mb"], *two["worker_peak_rss_mb"]])
         curves[str(n)] = {
             "pairs": one["pairs"],
-            "1p": {k: one[k] for k in ("wall_s", "cpu_s", "parent_peak_rss_mb")},
-            "2p": {
-                k: two[k] for k in ("wall_s", "cpu_s", "parent_peak_rss_mb", "worker_peak_rss_mb")
-            },
+            "1p": {k: one[k] for k in ONE_KEYS},
+            "2p": {k: two[k] for k in TWO_KEYS},
             "2p_max_process_rss_mb": peak_two,
             "speedup": round(one["wall_s"] / two["wall_s"], 2),
+            "cpu_speedup": round(one["cpu_s"] / two["critical_cpu_s"], 2),
             "identical": True,
         }
         print(f"{n} symbols: {json.dumps(curves[str(n)])}", flush=True)
+    rolling = {str(n): run_point(n, 0) for n in ROLLING_SIZES}
+    for size, r in rolling.items():
+        print(f"{size} symbols, per-bar update: {json.dumps(r)}", flush=True)
     pairs = [float(c["pairs"]) for c in curves.values()]
     cpu_fit = fit(pairs, [c["1p"]["cpu_s"] for c in curves.values()])
     rss_fit = fit(pairs, [c["1p"]["parent_peak_rss_mb"] for c in curves.values()])
@@ -181,6 +254,8 @@ def main() -> None:
                 "bars": BARS,
                 "curves": curves,
                 "speedups": {n: c["speedup"] for n, c in curves.items()},
+                "cpu_speedups": {n: c["cpu_speedup"] for n, c in curves.items()},
+                "incremental": {n: {k: r[k] for k in ROLLING_KEYS} for n, r in rolling.items()},
                 "fit_1p_cpu_us_per_pair": round(cpu_fit[1] * 1e6, 3),
                 "fit_1p_cpu_fixed_s": round(cpu_fit[0], 3),
                 "fit_1p_rss_kb_per_pair": round(rss_fit[1] * 1024.0, 4),
@@ -193,8 +268,12 @@ def main() -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--point", nargs=2, type=int, metavar=("SYMBOLS", "PROCESSES"))
+    parser.add_argument("--rolling", type=int, metavar="SYMBOLS")
+    parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
     args = parser.parse_args()
-    if args.point:
+    if args.rolling:
+        print(json.dumps(rolling_point(args.rolling)))
+    elif args.point:
         print(json.dumps(point(*args.point)))
     else:
-        main()
+        main(tuple(args.sizes))
