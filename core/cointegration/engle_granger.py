@@ -15,9 +15,10 @@ Matches ``statsmodels.tsa.stattools.coint(y, x, trend="c", autolag=..., maxlag=.
 
 How it is fast: every sum that enters an ADF Gram matrix is a bilinear form in (y, x) because
 ``e = y_c - beta * x_c``. The full-sample sums of ``d_u d_{u-k}`` and ``e_s d_{s-k}`` are read
-off symbol-level lagged cross-moment matrices (one GEMM per lag for the difference moments; the
-level moments follow by summation by parts), shared by all pairs and both orderings and stored
-lags-last so a pair's moments are contiguous. A regression window's Gram then differs from the
+off symbol-level lagged cross-moment matrices (one GEMM per lag and tile pair for the difference
+moments; the level moments follow by summation by parts), shared by all pairs and both orderings
+and stored lags-last so a pair's moments are contiguous. They are built in fixed tiles of
+symbols (``symbol_moments.py``) so that a block of the pairs gets the whole screen's numbers. A regression window's Gram then differs from the
 full sums only by 2*maxlag edge rows (the first regression rows and the phantom rows past the
 end); they are Hankel windows of ~2*maxlag residual differences, so one strided copy and one
 batched GEMM per chunk of pairs remove them. One Cholesky factor of the selection Gram

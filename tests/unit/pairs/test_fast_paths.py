@@ -21,8 +21,8 @@ from core.cointegration.engle_granger import (
     _selection_gram,
     engle_granger,
 )
-from core.cointegration.symbol_moments import SymbolMoments, split_tiles, symbol_moments
 from core.cointegration.spread_moments import pair_half_life, pair_hurst
+from core.cointegration.symbol_moments import SymbolMoments, split_tiles, symbol_moments
 from tests.unit.pairs.synthetic import random_universe
 
 
