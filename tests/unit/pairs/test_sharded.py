@@ -143,3 +143,12 @@ def test_the_process_pool_gives_the_in_process_screen(
     pooled = screen_universe_sharded(universe, symbols, 3, pool)
     assert_same_records(pooled, in_process)
     assert_same_records(pooled, screen_universe(universe, symbols))
+
+
+def test_more_shards_than_pairs_leave_empty_blocks_out_of_the_result() -> None:
+    prices = random_universe(4, n_bars=80, n_symbols=4)
+    symbols = ["A", "B", "C", "D"]
+    assert_same_records(
+        screen_universe_sharded(prices, symbols, 10, None, window=60),
+        screen_universe(prices, symbols, 60),
+    )
