@@ -5,9 +5,8 @@ pair are functions of window sums that slide in O(1) per pair and bar:
 
 - hedge (OLS over the T bars): sums of z and z^2 per symbol and of z_i z_j per pair;
 - ADF (rows s = k..T-2 of ``d_s = rho e_s + sum_a phi_a d_{s-a}``): with the row vector
-  ``w_s = [z_s, dz_s, dz_{s-1}, .., dz_{s-k}]`` of each symbol, the residual is
-  ``e_s = w_s(y)[0] - beta w_s(x)[0] - alpha`` and its differences ``w_s(y)[1:] - beta
-  w_s(x)[1:]``, so the ADF Gram is a quadratic form in ``sum w(y) w(y)'``, ``sum w(y) w(x)'``,
+  ``w_s = [dz_{s-1}, .., dz_{s-k}, z_s, dz_s]`` of each symbol, the residual is
+  ``e_s = z_s(y) - beta z_s(x) - alpha`` and its differences ``dz(y) - beta dz(x)``, so the ADF Gram is a quadratic form in ``sum w(y) w(y)'``, ``sum w(y) w(x)'``,
   ``sum w(x) w(x)'``, ``sum w`` and the row count, evaluated at the new (beta, alpha).
 
 Sliding by one bar removes the oldest ADF row and hedge bar and adds the new ones. Levels are
@@ -48,13 +47,15 @@ class RollingScreen:
 
 
 def _rows(z: FloatArray, lag: int) -> FloatArray:
-    """ADF rows (T-1-lag, N, lag+2): [z_s, dz_s, dz_{s-1}, .., dz_{s-lag}] for s = lag..T-2."""
+    """ADF rows (T-1-lag, N, lag+2) for s = lag..T-2 in the Cholesky's column order:
+    [dz_{s-1}, .., dz_{s-lag}, z_s, dz_s] (lags, level, response)."""
     d = np.diff(z, axis=0)
     n_rows = d.shape[0] - lag
     out = np.empty((n_rows, z.shape[1], lag + 2))
-    out[:, :, 0] = z[lag : lag + n_rows]
-    for a in range(lag + 1):
-        out[:, :, 1 + a] = d[lag - a : lag - a + n_rows]
+    for a in range(1, lag + 1):
+        out[:, :, a - 1] = d[lag - a : lag - a + n_rows]
+    out[:, :, lag] = z[lag : lag + n_rows]
+    out[:, :, lag + 1] = d[lag : lag + n_rows]
     return out
 
 
@@ -97,9 +98,9 @@ class RollingPairStats:
         z_new = new[0] - self.offset
         zs, k = self.window, self.lag
         d_old = zs[1 : k + 2] - zs[: k + 1]  # dz_0 .. dz_k
-        old = np.concatenate([zs[k][:, None], d_old[::-1].T], axis=1)  # row s = k
-        d_new = np.vstack([zs[-k - 1 :], z_new[None, :]])
-        new_w = np.concatenate([zs[-1][:, None], np.diff(d_new, axis=0)[::-1].T], axis=1)
+        old = np.concatenate([d_old[:k][::-1].T, zs[k][:, None], d_old[k][:, None]], axis=1)
+        d_new = np.diff(np.vstack([zs[-k - 1 :], z_new[None, :]]), axis=0)  # .. dz_{T-1}
+        new_w = np.concatenate([d_new[:k][::-1].T, zs[-1][:, None], d_new[k][:, None]], axis=1)
         self.sum_w += new_w - old
         self.sum_ww += new_w[:, :, None] * new_w[:, None, :] - old[:, :, None] * old[:, None, :]
         i, j = self.first, self.second
@@ -123,11 +124,10 @@ class RollingPairStats:
             b, a = beta[:, None, None], alpha[:, None, None]
             q = self.sum_ww[y] - b * (cross + cross.transpose(0, 2, 1)) + b * b * self.sum_ww[x]
             u = self.sum_w[y] - beta[:, None] * self.sum_w[x]
-            q[:, 0, :] -= alpha[:, None] * u
-            q[:, :, 0] -= alpha[:, None] * u
-            q[:, 0, 0] += (a * a)[:, 0, 0] * n
-            order = np.r_[np.arange(2, k + 2), 0, 1]  # lags, level, response
-            chol = _cholesky(q[:, order[:, None], order[None, :]])
+            q[:, k, :] -= alpha[:, None] * u  # the intercept enters the level column only
+            q[:, :, k] -= alpha[:, None] * u
+            q[:, k, k] += (a * a)[:, 0, 0] * n
+            chol = _cholesky(q)
             stat = chol[:, -1, -2] / (chol[:, -1, -1] / np.sqrt(n - (k + 1)))
         intercept = alpha + self.offset[y] - beta * self.offset[x]
         return beta, intercept, np.asarray(stat, dtype=np.float64)
@@ -150,16 +150,26 @@ class RollingPairStats:
 
 
 def _cholesky(gram: FloatArray) -> FloatArray:
-    """Lower Cholesky factors of a stack of small matrices, one column at a time across the
-    stack (one LAPACK call per matrix would dominate for 4x4 matrices); NaN if not PD."""
-    n = gram.shape[-1]
-    chol = np.zeros_like(gram)
+    """Lower Cholesky factors of a stack of small matrices, one entry at a time across the
+    stack (one LAPACK call per 4x4 matrix would dominate); NaN where a matrix is not PD.
+
+    Works on a (n, n, P) copy so that each entry's values over the stack are contiguous.
+    """
+    g = np.ascontiguousarray(gram.transpose(1, 2, 0))
+    n = g.shape[0]
+    chol = np.zeros_like(g)
     for col in range(n):
-        head = chol[:, col, :col]
-        diag = gram[:, col, col] - (head * head).sum(axis=1)
+        diag = g[col, col] - _dot(chol[col, :col], chol[col, :col])
         root = np.sqrt(np.where(diag > 0.0, diag, np.nan))
-        chol[:, col, col] = root
+        chol[col, col] = root
         for row in range(col + 1, n):
-            dot = (chol[:, row, :col] * head).sum(axis=1)
-            chol[:, row, col] = (gram[:, row, col] - dot) / root
-    return chol
+            chol[row, col] = (g[row, col] - _dot(chol[row, :col], chol[col, :col])) / root
+    return np.asarray(chol.transpose(2, 0, 1), dtype=np.float64)
+
+
+def _dot(left: FloatArray, right: FloatArray) -> FloatArray:
+    """Per-stack-entry dot product of (m, P) rows, summed in index order."""
+    total = np.zeros(left.shape[1])
+    for a in range(left.shape[0]):
+        total += left[a] * right[a]
+    return total
