@@ -15,7 +15,8 @@ sums keep small magnitudes); the intercept is reported in the caller's units. Eq
 refit (``screen_arrays(window, autolag=None, maxlag=k)``, statsmodels ``coint`` with
 ``autolag=None, maxlag=k``) up to rounding; the update only adds and subtracts, so rounding
 grows slowly with the number of bars slid (``rebuild`` resets it). Half-life and Hurst are not
-part of the update (the screen computes them on a full window).
+part of the update (the screen computes them on a full window), and (near-)collinear legs are
+not special-cased as the screen does (statistic -inf there, a large finite value here).
 """
 
 from __future__ import annotations
@@ -63,16 +64,17 @@ class RollingPairStats:
     """Sliding sufficient statistics of every pair's hedge and fixed-lag ADF regressions."""
 
     def __init__(self, prices: ArrayLike, lag: int, *, log_prices: bool = True) -> None:
-        z = prepare_prices(prices, log_prices=log_prices)
-        self.lag = resolve_maxlag(z.shape[0], lag)
         self.log_prices = log_prices
+        self.lag = lag
+        self.rebuild(prices)
+
+    def rebuild(self, prices: ArrayLike) -> None:
+        """All sums from scratch from a (T, N) window of prices (resets accumulated rounding)."""
+        z = prepare_prices(prices, log_prices=self.log_prices)
+        resolve_maxlag(z.shape[0], self.lag)  # the lag must fit the window
         self.offset = z.mean(axis=0)
         first, second = np.triu_indices(z.shape[1], k=1)
         self.first, self.second = first.astype(np.intp), second.astype(np.intp)
-        self.rebuild(z)
-
-    def rebuild(self, z: FloatArray) -> None:
-        """All sums from a (T, N) window of (log) prices, from scratch."""
         zs = z - self.offset
         self.window = zs.copy()
         self.sum_z = zs.sum(axis=0)

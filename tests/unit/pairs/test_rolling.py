@@ -38,6 +38,8 @@ def test_sliding_bar_by_bar_equals_the_full_refit(lag: int) -> None:
         stats.update(prices[t])
         if (t - WINDOW) % 20 == 19 or t == prices.shape[0] - 1:
             assert_matches_full_refit(stats, prices[t + 1 - WINDOW : t + 1])
+    stats.rebuild(prices[-WINDOW:])  # from scratch: the same window, the same statistics
+    assert_matches_full_refit(stats, prices[-WINDOW:])
 
 
 def test_sliding_on_the_sp500_file_equals_statsmodels() -> None:
