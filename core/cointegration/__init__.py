@@ -4,6 +4,7 @@ Engle-Granger over whole universes (statsmodels ``coint`` parity), Johansen for 
 ratios (OLS, TLS, rolling OLS, Kalman), spread diagnostics and the universe screen.
 """
 
+from core.cointegration.blocks import ScreenArrays, ScreenOptions, pair_blocks
 from core.cointegration.diagnostics import (
     StabilityResult,
     benjamini_hochberg,
@@ -29,10 +30,10 @@ from core.cointegration.kalman import KalmanHedgeRatio, KalmanPath, KalmanStep
 from core.cointegration.mackinnon import mackinnon_critical_values, mackinnon_pvalue
 from core.cointegration.screen import (
     PairScreenResult,
-    ScreenArrays,
     screen_arrays,
     screen_universe,
 )
+from core.cointegration.sharded import screen_arrays_sharded, screen_universe_sharded
 
 __all__ = [
     "Autolag",
@@ -44,6 +45,7 @@ __all__ = [
     "KalmanStep",
     "PairScreenResult",
     "ScreenArrays",
+    "ScreenOptions",
     "StabilityResult",
     "benjamini_hochberg",
     "cointegration_stability",
@@ -56,8 +58,11 @@ __all__ = [
     "mackinnon_critical_values",
     "mackinnon_pvalue",
     "ols_hedge_ratio",
+    "pair_blocks",
     "rolling_ols_hedge_ratio",
     "screen_arrays",
+    "screen_arrays_sharded",
     "screen_universe",
+    "screen_universe_sharded",
     "tls_hedge_ratio",
 ]

@@ -15,9 +15,10 @@ Matches ``statsmodels.tsa.stattools.coint(y, x, trend="c", autolag=..., maxlag=.
 
 How it is fast: every sum that enters an ADF Gram matrix is a bilinear form in (y, x) because
 ``e = y_c - beta * x_c``. The full-sample sums of ``d_u d_{u-k}`` and ``e_s d_{s-k}`` are read
-off symbol-level lagged cross-moment matrices (one GEMM per lag for the difference moments; the
-level moments follow by summation by parts), shared by all pairs and both orderings and stored
-lags-last so a pair's moments are contiguous. A regression window's Gram then differs from the
+off symbol-level lagged cross-moment matrices (one GEMM per lag and tile pair for the difference
+moments; the level moments follow by summation by parts), shared by all pairs and both orderings
+and stored lags-last so a pair's moments are contiguous. They are built in fixed tiles of
+symbols (``symbol_moments.py``) so that a block of the pairs gets the whole screen's numbers. A regression window's Gram then differs from the
 full sums only by 2*maxlag edge rows (the first regression rows and the phantom rows past the
 end); they are Hankel windows of ~2*maxlag residual differences, so one strided copy and one
 batched GEMM per chunk of pairs remove them. One Cholesky factor of the selection Gram
@@ -42,6 +43,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from core.cointegration.mackinnon import mackinnon_critical_values, mackinnon_pvalue
+from core.cointegration.symbol_moments import (
+    PairMoments,
+    SymbolMoments,
+    n_tiles,
+    split_tiles,
+    symbol_moments,
+)
 
 Autolag = Literal["aic", "bic", "t-stat"] | None
 FloatArray = NDArray[np.float64]
@@ -50,7 +58,6 @@ IntArray = NDArray[np.intp]
 _COLLINEAR_RSQ = 1.0 - 100.0 * math.sqrt(np.finfo(np.float64).eps)
 _TSTAT_STOP = 1.6448536269514722  # statsmodels' 5 % one-sided normal quantile
 _AUTOLAG_CHOICES = ("aic", "bic", "t-stat")
-_SYMBOL_BLOCK = 128  # symbols per block of the symbol-moment GEMMs
 
 
 def default_maxlag(nobs: int) -> int:
@@ -101,59 +108,17 @@ class EngleGrangerResult:
     critical_values: FloatArray  # 1 %, 5 %, 10 %, shared by all pairs (depends on T only)
 
 
-@dataclass(frozen=True)
-class _SymbolMoments:
-    """Cross-moments of all symbols, shared by every pair and both orderings."""
-
-    centered: FloatArray  # (T, N) prices minus their sample mean
-    mean: FloatArray  # (N,)
-    cross: FloatArray  # (N, N) full-sample centered cross products
-    diff_diff: FloatArray  # (N, N, m+1): [i, j, k] = sum_{u=k}^{E} D[u,i] D[u-k,j]
-    level_diff: FloatArray  # (N, N, m+1): [i, j, k] = sum_{s=k}^{E} Z[s,i] D[s-k,j]
-    level_level: FloatArray  # (N, N): sum_{s=0}^{E} Z[s,i] Z[s,j]
-
-
-def _symbol_moments(z: FloatArray, maxlag: int) -> _SymbolMoments:
-    t_len, n_sym = z.shape
-    last = t_len - 2  # E, index of the last difference
-    mean = z.mean(axis=0)
-    zc = z - mean
-    d = np.diff(zc, axis=0)
-    # Lags last: a pair's m+1 moments are one contiguous row, so per-pair gathers stay in cache.
-    # Built in blocks of symbols so the lag-major GEMM output is only a small temporary.
-    diff_diff = np.empty((n_sym, n_sym, maxlag + 1))
-    level_diff = np.empty_like(diff_diff)
-    for lo in range(0, n_sym, _SYMBOL_BLOCK):
-        rows = slice(lo, lo + _SYMBOL_BLOCK)
-        dd = np.empty((maxlag + 1, d[:, rows].shape[1], n_sym))
-        ld = np.empty_like(dd)
-        for k in range(maxlag + 1):
-            np.matmul(d[k:, rows].T, d[: t_len - 1 - k], out=dd[k])
-        # Summation by parts (Z[s] = Z[s-1] + D[s-1]) turns every level-lag moment into the
-        # previous one plus a diff-diff moment and a rank-one end term: one GEMM, not m+1.
-        np.matmul(zc[: t_len - 1, rows].T, d, out=ld[0])
-        for k in range(1, maxlag + 1):
-            np.add(ld[k - 1], dd[k - 1], out=ld[k])
-            ld[k] -= np.outer(zc[t_len - 1, rows], d[last - k + 1])
-        diff_diff[rows] = dd.transpose(1, 2, 0)
-        level_diff[rows] = ld.transpose(1, 2, 0)
-    cross = zc.T @ zc
-    level_level = cross - np.outer(zc[t_len - 1], zc[t_len - 1])
-    return _SymbolMoments(zc, mean, cross, diff_diff, level_diff, level_level)
-
-
-def _bilinear(mat: FloatArray, y: IntArray, x: IntArray, beta: FloatArray) -> FloatArray:
-    """sum over (y - beta x) (y - beta x)-type products from symbol moments; first axes (N, N).
-
-    ``mat`` is (N, N) or (N, N, K); the result is (P,) or (P, K).
-    """
-    b = beta if mat.ndim == 2 else beta[:, None]
-    cross = mat[y, x] + mat[x, y]
+def _bilinear(
+    mom: PairMoments, y: IntArray, x: IntArray, beta: FloatArray, width: int | None = None
+) -> FloatArray:
+    """sum over (y - beta x) (y - beta x)-type products from symbol moments: (P, K)."""
+    b = beta[:, None]
+    cross = mom.at(y, x, width) + mom.at(x, y, width)
     cross *= b
-    out = mat[x, x] * (b * b)
+    out = mom.on_diag(x, width) * (b * b)
     out -= cross
-    out += mat[y, y]
-    return np.asarray(out, dtype=np.float64)
+    out += mom.on_diag(y, width)
+    return out
 
 
 def _moment_index(m: int) -> IntArray:
@@ -171,7 +136,7 @@ def _moment_index(m: int) -> IntArray:
 
 
 def _selection_gram(
-    sm: _SymbolMoments,
+    sm: SymbolMoments,
     y: IntArray,
     x: IntArray,
     beta: FloatArray,
@@ -191,9 +156,9 @@ def _selection_gram(
     t_len = sm.centered.shape[0]
     n_pairs = y.shape[0]
     moments = np.empty((n_pairs, 2 * m + 3))
-    moments[:, : m + 1] = _bilinear(sm.diff_diff[:, :, : m + 1], y, x, beta)
-    moments[:, m + 1 : 2 * m + 2] = _bilinear(sm.level_diff[:, :, : m + 1], y, x, beta)
-    moments[:, 2 * m + 2] = _bilinear(sm.level_level, y, x, beta)
+    moments[:, : m + 1] = _bilinear(sm.diff_diff, y, x, beta, m + 1)
+    moments[:, m + 1 : 2 * m + 2] = _bilinear(sm.level_diff, y, x, beta, m + 1)
+    moments[:, 2 * m + 2] = _bilinear(sm.level_level, y, x, beta)[:, 0]
     gram = np.take(moments, _moment_index(m), axis=1)
     if m == 0:
         return gram
@@ -218,11 +183,24 @@ def _selection_gram(
 
 
 def batched_cholesky(gram: FloatArray) -> FloatArray:
-    """Lower Cholesky factors of a stack of matrices; NaN rows where a matrix is not PD."""
+    """Lower Cholesky factors of a stack of matrices; NaN rows where a matrix is not PD.
+
+    LAPACK factors every matrix it can; a stack it rejects is halved until the failing matrices
+    stand alone, so each matrix's factor never depends on which others share its stack (a
+    block of the pair space gets the bits of the whole screen).
+    """
     try:
         return np.asarray(np.linalg.cholesky(gram), dtype=np.float64)
     except np.linalg.LinAlgError:
         pass
+    if gram.shape[0] > 1:
+        half = gram.shape[0] // 2
+        return np.concatenate([batched_cholesky(gram[:half]), batched_cholesky(gram[half:])])
+    return _cholesky_nan(gram)
+
+
+def _cholesky_nan(gram: FloatArray) -> FloatArray:
+    """Column-by-column Cholesky that leaves NaN where a pivot is not positive."""
     n = gram.shape[-1]
     chol = np.zeros_like(gram)
     for j in range(n):
@@ -258,7 +236,7 @@ def _select_lag(chol: FloatArray, nobs: int, autolag: str) -> IntArray:
 
 
 def _adf_stat(
-    sm: _SymbolMoments, y: IntArray, x: IntArray, beta: FloatArray, lags: IntArray, width: int
+    sm: SymbolMoments, y: IntArray, x: IntArray, beta: FloatArray, lags: IntArray, width: int
 ) -> FloatArray:
     """ADF t-value of the level regressor, each pair with its own lag (<= width) and sample.
 
@@ -310,12 +288,12 @@ def engle_granger(
     if y.size and (min(y.min(), x.min()) < 0 or max(y.max(), x.max()) >= n_sym):
         raise ValueError(f"pair indices must lie in 0..{n_sym - 1}")
     m = resolve_maxlag(t_len, maxlag)
-    sm = _symbol_moments(z, m)
-    return _run_pairs(sm, y, x, t_len, m, autolag, chunk_size)
+    sm = symbol_moments(split_tiles(z), m, n_tiles(n_sym))
+    return run_pairs(sm, y, x, t_len, m, autolag, chunk_size)
 
 
-def _run_pairs(
-    sm: _SymbolMoments,
+def run_pairs(
+    sm: SymbolMoments,
     y: IntArray,
     x: IntArray,
     t_len: int,
@@ -323,9 +301,9 @@ def _run_pairs(
     autolag: Autolag,
     chunk_size: int,
 ) -> EngleGrangerResult:
-    var_y = sm.cross[y, y]
-    var_x = sm.cross[x, x]
-    cov = sm.cross[y, x]
+    var_y = sm.cross.on_diag(y)[:, 0]
+    var_x = sm.cross.on_diag(x)[:, 0]
+    cov = sm.cross.at(y, x)[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
         beta = cov / var_x
         rsq = cov * cov / (var_x * var_y)
@@ -382,10 +360,10 @@ def engle_granger_all_pairs(
     z = prepare_prices(prices, log_prices=log_prices)
     t_len, n_sym = z.shape
     m = resolve_maxlag(t_len, maxlag)
-    sm = _symbol_moments(z, m)
+    sm = symbol_moments(split_tiles(z), m, n_tiles(n_sym))
     first, second = np.triu_indices(n_sym, k=1)
     first = first.astype(np.intp)
     second = second.astype(np.intp)
-    forward = _run_pairs(sm, first, second, t_len, m, autolag, chunk_size)
-    backward = _run_pairs(sm, second, first, t_len, m, autolag, chunk_size)
+    forward = run_pairs(sm, first, second, t_len, m, autolag, chunk_size)
+    backward = run_pairs(sm, second, first, t_len, m, autolag, chunk_size)
     return forward, backward

@@ -19,13 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from core.cointegration.diagnostics import benjamini_hochberg
-from core.cointegration.engle_granger import (
-    Autolag,
-    engle_granger_all_pairs,
-    prepare_prices,
+from core.cointegration.blocks import (
+    ScreenArrays,
+    ScreenOptions,
+    block_input,
+    merge_blocks,
+    n_pairs,
+    screen_block,
 )
-from core.cointegration.spread_moments import pair_half_life, pair_hurst
+from core.cointegration.engle_granger import Autolag
 
 FloatArray = NDArray[np.float64]
 
@@ -49,25 +51,6 @@ class PairScreenResult:
     nobs: int
 
 
-@dataclass(frozen=True)
-class ScreenArrays:
-    """Column-oriented screen output (what :func:`screen_universe` turns into records)."""
-
-    a_index: NDArray[np.intp]
-    b_index: NDArray[np.intp]
-    hedge_ratio: FloatArray
-    intercept: FloatArray
-    adf_stat: FloatArray
-    pvalue: FloatArray
-    lag: NDArray[np.intp]
-    half_life: FloatArray
-    hurst: FloatArray
-    pvalue_adjusted: FloatArray
-    n_tests: int
-    critical_values: FloatArray
-    nobs: int
-
-
 def screen_arrays(
     prices: ArrayLike,
     *,
@@ -78,45 +61,24 @@ def screen_arrays(
     hurst_max_lag: int = 20,
     chunk_size: int = 512,
 ) -> ScreenArrays:
-    z = prepare_prices(prices, log_prices=log_prices)
-    if window is not None:
-        if window < 20 or window > z.shape[0]:
-            raise ValueError(f"window must be in 20..{z.shape[0]} bars, got {window}")
-        z = z[-window:]
-    if z.shape[1] < 2:
+    """The whole universe as one block of pair ids (see ``blocks.py``)."""
+    closes = np.asarray(prices, dtype=np.float64)
+    if closes.ndim != 2:
+        raise ValueError(f"prices must be a 2-D (bars x symbols) array, got shape {closes.shape}")
+    if closes.shape[1] < 2:
         raise ValueError("a screen needs at least 2 symbols")
-    fwd, bwd = engle_granger_all_pairs(
-        z, autolag=autolag, maxlag=maxlag, log_prices=False, chunk_size=chunk_size
-    )
-    use_bwd = np.where(np.isnan(fwd.adf_stat), ~np.isnan(bwd.adf_stat), bwd.adf_stat < fwd.adf_stat)
+    opts = ScreenOptions(window, autolag, maxlag, log_prices, hurst_max_lag, chunk_size)
+    inp = block_input(closes, 0, n_pairs(closes.shape[1]))
+    return merge_blocks([screen_block(inp, opts)])
 
-    def pick(f: NDArray[np.generic], b: NDArray[np.generic]) -> NDArray[np.generic]:
-        return np.where(use_bwd, b, f)
 
-    a_idx = pick(fwd.y_index, bwd.y_index).astype(np.intp)
-    b_idx = pick(fwd.x_index, bwd.x_index).astype(np.intp)
-    beta = pick(fwd.hedge_ratio, bwd.hedge_ratio).astype(np.float64)
-    alpha = pick(fwd.intercept, bwd.intercept).astype(np.float64)
-    pvalue = pick(fwd.pvalue, bwd.pvalue).astype(np.float64)
-    # Read off symbol-level moments: no (T, pairs) spread matrix is ever built.
-    hl = pair_half_life(z, a_idx, b_idx, beta)
-    hu = pair_hurst(z, a_idx, b_idx, beta, max_lag=hurst_max_lag)
-    adjusted, n_tests = benjamini_hochberg(pvalue)
-    return ScreenArrays(
-        a_index=a_idx,
-        b_index=b_idx,
-        hedge_ratio=beta,
-        intercept=alpha,
-        adf_stat=pick(fwd.adf_stat, bwd.adf_stat).astype(np.float64),
-        pvalue=pvalue,
-        lag=pick(fwd.lag, bwd.lag).astype(np.intp),
-        half_life=hl,
-        hurst=hu,
-        pvalue_adjusted=adjusted,
-        n_tests=n_tests,
-        critical_values=fwd.critical_values,
-        nobs=fwd.nobs,
-    )
+def check_universe(prices: ArrayLike, symbols: list[str]) -> FloatArray:
+    arr = np.asarray(prices, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != len(symbols):
+        raise ValueError(f"prices shape {arr.shape} does not match {len(symbols)} symbols")
+    if len(set(symbols)) != len(symbols):
+        raise ValueError("symbols must be unique")
+    return arr
 
 
 def screen_universe(
@@ -130,11 +92,7 @@ def screen_universe(
     hurst_max_lag: int = 20,
 ) -> list[PairScreenResult]:
     """Screen all pairs of a (T, N) price matrix; results sorted by p-value, then ADF statistic."""
-    arr = np.asarray(prices, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[1] != len(symbols):
-        raise ValueError(f"prices shape {arr.shape} does not match {len(symbols)} symbols")
-    if len(set(symbols)) != len(symbols):
-        raise ValueError("symbols must be unique")
+    arr = check_universe(prices, symbols)
     res = screen_arrays(
         arr,
         window=window,
@@ -143,6 +101,11 @@ def screen_universe(
         log_prices=log_prices,
         hurst_max_lag=hurst_max_lag,
     )
+    return screen_records(res, symbols)
+
+
+def screen_records(res: ScreenArrays, symbols: list[str]) -> list[PairScreenResult]:
+    """Records of a screen, sorted by p-value, then ADF statistic."""
     order = np.lexsort((res.adf_stat, np.nan_to_num(res.pvalue, nan=2.0)))
     crit = [float(c) for c in res.critical_values]
     return [
@@ -165,3 +128,13 @@ def screen_universe(
         )
         for i in order.tolist()
     ]
+
+
+__all__ = [
+    "PairScreenResult",
+    "ScreenArrays",
+    "check_universe",
+    "screen_arrays",
+    "screen_records",
+    "screen_universe",
+]

@@ -10,6 +10,7 @@ from typing import Any
 
 from services.pairs.api import build_router
 from services.pairs.handlers import PairsApp
+from services.pairs.screen_pool import workers_for
 from services.pairs.settings import PairsSettings
 from services.pairs.store import PgPairsStore
 from shared.events.market import INTERVAL_SECONDS
@@ -28,7 +29,9 @@ def definition() -> ServiceDefinition[PairsSettings, PairsApp]:
     return ServiceDefinition(
         name="pairs",
         settings=PairsSettings,
-        build_app=lambda rt: PairsApp(rt.settings.pipeline_config()),
+        build_app=lambda rt: PairsApp(
+            rt.settings.pipeline_config(), workers_for(rt.settings.pairs_screen_workers)
+        ),
         routes=routes,
         migrations=[("pairs", Path(__file__).parent / "migrations")],
         api=build_router,

@@ -16,7 +16,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.pairs.domain.pipeline import Effects, OutEvent, Pipeline, PipelineConfig
+from services.pairs.domain.screening import ScreenFn, in_process_screen
 from services.pairs.domain.universe import BarClose
+from services.pairs.screen_pool import ScreenPool
 from services.pairs.store import PairsStore, PgPairsStore, ScreenRequest
 from shared.clock import Clock
 from shared.events import Bar, Envelope, make_envelope
@@ -28,9 +30,12 @@ Emit = Callable[[str, Envelope[Any]], None]
 
 
 class PairsApp:
-    def __init__(self, config: PipelineConfig) -> None:
+    def __init__(self, config: PipelineConfig, screen_workers: int = 0) -> None:
         self.config = config
-        self.pipeline = Pipeline(config)
+        # Screens sharded over worker processes (screen_pool.py); 0 screens in-process.
+        self.screen_pool = ScreenPool(screen_workers) if screen_workers > 0 else None
+        self.screen_fn: ScreenFn = self.screen_pool or in_process_screen
+        self.pipeline = Pipeline(config, self.screen_fn)
         self.lock = asyncio.Lock()
         # Clock time of the last step: while batches flow they pick up screen requests, so
         # the idle poller need not take the lock (and a connection) in their way.
@@ -40,7 +45,7 @@ class PairsApp:
         cfg = self.config
         snap = await store.load_snapshot(cfg.interval, cfg.universe.keep_rows)
         last = snap.clock.last_complete
-        pipe = Pipeline(cfg)
+        pipe = Pipeline(cfg, self.screen_fn)
         pipe.universe.restore(
             n_complete=snap.clock.n_complete,
             times=snap.times,
@@ -72,12 +77,13 @@ class PairsApp:
             # memory ran ahead of a transaction that did not commit: reload under the lock
             await self.load(store)
         fx = Effects()
-        for req in await store.pending_requests(cfg.interval):
-            self._run_request(req, fx)
-        if released:
-            self.pipeline.on_released(bars, fx)
+        requests = await store.pending_requests(cfg.interval)
+        if self.screen_pool is None:
+            self._advance(requests, bars, released, fx)
         else:
-            self.pipeline.on_bars(bars, fx)
+            # Screens then wait for the worker processes off the event loop; the caller holds
+            # ``lock``, so nothing else touches the pipeline meanwhile.
+            await asyncio.to_thread(self._advance, requests, bars, released, fx)
         pipe = self.pipeline
         pipe.steps += 1
         fx.clock = (pipe.universe.n_complete, pipe.universe.last_complete, pipe.steps)
@@ -85,6 +91,20 @@ class PairsApp:
         for ev in fx.events:
             emit(ev.topic, envelope_of(ev, producer, clock))
         return fx
+
+    def _advance(
+        self, requests: list[ScreenRequest], bars: list[BarClose], released: bool, fx: Effects
+    ) -> None:
+        for req in requests:
+            self._run_request(req, fx)
+        if released:
+            self.pipeline.on_released(bars, fx)
+        else:
+            self.pipeline.on_bars(bars, fx)
+
+    def close(self) -> None:
+        if self.screen_pool is not None:
+            self.screen_pool.close()
 
     def stepped_within(self, now: datetime, period: timedelta) -> bool:
         """Whether a step (which processes due screen requests first) ran in ``period``."""

@@ -37,6 +37,9 @@ class PairsSettings(ServiceSettings):
     pairs_zscore_lookback: int = Field(default=60, ge=2)
     pairs_kalman_delta: float = Field(default=1e-4, gt=0.0, lt=1.0)
     pairs_kalman_obs_var: float = Field(default=1e-3, gt=0.0)
+    # Worker processes a screen's pair space is sharded over (bit-identical results);
+    # 0: screens run in-process, -1: one worker per core.
+    pairs_screen_workers: int = Field(default=0, ge=-1, le=64)
     # Idle poll for screen requests when no bars flow (a busy stream picks them up per batch).
     pairs_request_poll_s: float = Field(default=1.0, gt=0.0, le=60.0)
 

@@ -21,8 +21,10 @@ import numpy as np
 from core.cointegration import PairScreenResult
 from services.pairs.domain.lifecycle import LifecycleSettings, PairRecord, passes, step
 from services.pairs.domain.screening import (
+    ScreenFn,
     ScreenSettings,
     finite_or_none,
+    in_process_screen,
     outcome_of,
     pair_key,
     screen_matrix,
@@ -84,8 +86,9 @@ class Effects:
 
 
 class Pipeline:
-    def __init__(self, config: PipelineConfig) -> None:
+    def __init__(self, config: PipelineConfig, screen_fn: ScreenFn = in_process_screen) -> None:
         self.config = config
+        self.screen_fn = screen_fn  # e.g. sharded over processes: same results, see screening
         self.universe = Universe(config.universe)
         self.pairs: dict[tuple[str, str], PairRecord] = {}
         self.trackers: dict[str, TrackerState] = {}
@@ -154,7 +157,7 @@ class Pipeline:
             return why
         closes = self.universe.effective()[end - w : end]
         symbols = self.universe.symbols
-        run = screen_matrix(closes, symbols, self.config.screen)
+        run = screen_matrix(closes, symbols, self.config.screen, self.screen_fn)
         window = (times[end - w], as_of)
         seen: set[tuple[str, str]] = set()
         for r in run.results:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +41,23 @@ def pair_key(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a <= b else (b, a)
 
 
-def screen_matrix(closes: NDArray[np.float64], symbols: list[str], s: ScreenSettings) -> ScreenRun:
+# (closes, symbols, autolag, maxlag) -> the universe screen's records. The composition root
+# may pass one that shards the pair space over processes; it must equal ``in_process_screen``.
+ScreenFn = Callable[[NDArray[np.float64], list[str], Autolag, int | None], list[PairScreenResult]]
+
+
+def in_process_screen(
+    closes: NDArray[np.float64], symbols: list[str], autolag: Autolag, maxlag: int | None
+) -> list[PairScreenResult]:
+    return screen_universe(closes, symbols, window=None, autolag=autolag, maxlag=maxlag)
+
+
+def screen_matrix(
+    closes: NDArray[np.float64],
+    symbols: list[str],
+    s: ScreenSettings,
+    screen: ScreenFn = in_process_screen,
+) -> ScreenRun:
     """Screen the columns with a full, positive window; symbols are screened in sorted order
     so the engine's tie rules do not depend on the order symbols joined the universe."""
     order = sorted(range(len(symbols)), key=lambda i: symbols[i])
@@ -49,9 +66,7 @@ def screen_matrix(closes: NDArray[np.float64], symbols: list[str], s: ScreenSett
     used = [symbols[i] for i in good]
     if len(good) < 2:
         return ScreenRun([], used, excluded)
-    results = screen_universe(
-        closes[:, good], used, window=None, autolag=s.autolag, maxlag=s.maxlag
-    )
+    results = screen(closes[:, good], used, s.autolag, s.maxlag)
     return ScreenRun(results, used, excluded)
 
 

@@ -19,16 +19,26 @@ from core.cointegration.engle_granger import (
     Autolag,
     _adf_stat,
     _selection_gram,
-    _symbol_moments,
     engle_granger,
 )
 from core.cointegration.spread_moments import pair_half_life, pair_hurst
+from core.cointegration.symbol_moments import SymbolMoments, split_tiles, symbol_moments
 from tests.unit.pairs.synthetic import random_universe
 
 
 @pytest.fixture(scope="module")
 def log_prices() -> np.ndarray:
     return np.asarray(np.log(random_universe(21, n_bars=120, n_symbols=5)), dtype=np.float64)
+
+
+def _symbol_moments(log_prices: np.ndarray, maxlag: int) -> SymbolMoments:
+    """All symbols loaded (one block holding the whole universe)."""
+    tiles = split_tiles(log_prices)
+    return symbol_moments(tiles, maxlag, len(tiles))
+
+
+def _cross(moments: SymbolMoments, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return np.asarray(moments.cross.at(y, x)[:, 0] / moments.cross.on_diag(x)[:, 0])
 
 
 def _adf_design(spread: np.ndarray, lag: int) -> np.ndarray:
@@ -49,9 +59,13 @@ def test_symbol_moments_match_direct_lagged_sums(log_prices: np.ndarray) -> None
     for k in range(maxlag + 1):
         direct_dd = sum(np.outer(d[u], d[u - k]) for u in range(k, last + 1))
         direct_ld = sum(np.outer(zc[s], d[s - k]) for s in range(k, last + 1))
-        np.testing.assert_allclose(moments.diff_diff[:, :, k], direct_dd, rtol=1e-11, atol=1e-15)
-        np.testing.assert_allclose(moments.level_diff[:, :, k], direct_ld, rtol=1e-11, atol=1e-15)
-    np.testing.assert_allclose(moments.level_level, zc[:-1].T @ zc[:-1], rtol=1e-12)
+        n = log_prices.shape[1]
+        dd = moments.diff_diff.rows[:n, :n, k]
+        ld = moments.level_diff.rows[:n, :n, k]
+        np.testing.assert_allclose(dd, direct_dd, rtol=1e-11, atol=1e-15)
+        np.testing.assert_allclose(ld, direct_ld, rtol=1e-11, atol=1e-15)
+    level = moments.level_level.rows[:n, :n, 0]
+    np.testing.assert_allclose(level, zc[:-1].T @ zc[:-1], rtol=1e-12)
 
 
 @pytest.mark.parametrize("lag", [0, 1, 4, 9])
@@ -59,7 +73,7 @@ def test_selection_gram_is_the_adf_design_gram(log_prices: np.ndarray, lag: int)
     moments = _symbol_moments(log_prices, 9)
     y = np.array([1, 0, 3, 4], dtype=np.intp)
     x = np.array([0, 1, 2, 2], dtype=np.intp)
-    beta = moments.cross[y, x] / moments.cross[x, x]
+    beta = _cross(moments, y, x)
     gram = _selection_gram(moments, y, x, beta, lag)
     for q in range(y.size):
         spread = moments.centered[:, y[q]] - beta[q] * moments.centered[:, x[q]]
@@ -72,7 +86,7 @@ def test_refit_in_a_wider_gram_matches_adfuller_at_each_lag(log_prices: np.ndarr
     y = np.array([1, 0, 3, 4, 2], dtype=np.intp)
     x = np.array([0, 1, 2, 2, 4], dtype=np.intp)
     lags = np.array([0, 1, 3, 6, 9], dtype=np.intp)
-    beta = moments.cross[y, x] / moments.cross[x, x]
+    beta = _cross(moments, y, x)
     padded = _adf_stat(moments, y, x, beta, lags, 9)  # unit columns stand in for unused lags
     for q in range(y.size):
         one = slice(q, q + 1)
