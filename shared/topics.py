@@ -21,6 +21,9 @@ class TopicSpec:
     retention_ms: int | None = 7 * DAY_MS
     partitions: int = 3
     extra_config: dict[str, str] = field(default_factory=dict)
+    # Writers of each partition, each with its own watermark (shared/runtime/watermarks.py);
+    # "" is the single writer's.
+    watermark_sources: tuple[str, ...] = ("",)
 
     @property
     def dlq(self) -> str:
@@ -57,6 +60,9 @@ REGIME_SHIFTS = TopicSpec(
     ("RegimeShifted",),
     cleanup_policy="compact,delete",
     retention_ms=365 * DAY_MS,
+    # The market scope's owner (shifts broadcast to every partition) and the owner of the
+    # partition's pair scopes write each partition.
+    watermark_sources=("market", "pairs"),
 )
 PARAMS = TopicSpec(
     "params.v1",
@@ -98,6 +104,14 @@ CO_PARTITIONED: tuple[tuple[str, ...], ...] = (
     (MARKET_TICKS.name, MARKET_BARS.name),
     (PAIRS_LIFECYCLE.name, PAIRS_SPREADS.name, REGIME_SHIFTS.name, PARAMS.name, SIGNALS.name),
 )
+
+
+def watermark_sources(name: str) -> tuple[str, ...]:
+    """The sources of a contract topic's watermarks (one, "", for topics not registered)."""
+    for spec in all_topics():
+        if spec.name == name:
+            return spec.watermark_sources
+    return ("",)
 
 
 def co_partitioned_with(name: str) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import asyncpg
 
 from shared.runtime.watermarks import END_OF_INPUT_US
+from shared.topics import watermark_sources
 from titan.pipeline import Pipeline
 
 # The inputs whose watermark each service waits for (their routes are aligned or gating).
@@ -78,9 +79,11 @@ async def end_of_input_reached(pipeline: Pipeline) -> bool:
     try:
         for service, inputs in wanted.items():
             try:
+                # One row per partition and watermark source ("topic#source", watermarks.py).
                 rows = await conn.fetch(
-                    f"SELECT topic, count(*) AS n FROM {service}.input_watermarks"
-                    " WHERE watermark_us >= $1 GROUP BY topic",
+                    f"SELECT split_part(topic, '#', 1) AS topic, count(*) AS n"
+                    f" FROM {service}.input_watermarks WHERE watermark_us >= $1"
+                    " GROUP BY split_part(topic, '#', 1)",
                     END_OF_INPUT_US,
                 )
             except asyncpg.UndefinedTableError:
@@ -88,7 +91,8 @@ async def end_of_input_reached(pipeline: Pipeline) -> bool:
             ended = {r["topic"]: r["n"] for r in rows}
             for topic in inputs:
                 real = pipeline.topic(topic)
-                if ended.get(real, 0) < partitions.get(real, 1):
+                expected = partitions.get(real, 1) * len(watermark_sources(topic))
+                if ended.get(real, 0) < expected:
                     return False
         for service in pipeline.services:  # and everything they made is published
             unsent = await conn.fetchval(

@@ -34,8 +34,11 @@ def definition(
         api=lambda ctx: build_router(ctx, ctx.app.store),
         on_start=load,
         watermark_outputs=outputs,
-        # The market series is a cross-section of every bars partition: one owner.
-        partitioning="exclusive",
+        # The market series is a cross-section of every bars partition: one replica owns
+        # them all. Pair scopes follow their spreads' partitions, and their shifts go to the
+        # same partition number of regime.shifts (keyed by pair id, like the spreads).
+        exclusive_topics=(MARKET_BARS.name,),
+        co_partitioned_topics=(PAIRS_SPREADS.name, REGIME_SHIFTS.name),
     )
 
 
@@ -46,8 +49,10 @@ async def load(ctx: Context) -> None:
 
 def regime_routes(svc: RegimeService) -> list[Route[Any]]:
     """Bars wait for every bars partition to pass their time (the market series is a
-    cross-section); spreads need no join (each pair's series is one partition's order) but
-    their watermark gates the output's: pair-scope shifts come from them."""
+    cross-section); spreads need no join (each pair's series is one partition's order).
+    Each feeds its own watermark source of regime.shifts (`outputs`): the market source
+    follows the bars alone, so their release must not wait for spreads either, or the
+    market's watermark would run ahead of the shifts still to come."""
     return [
         Route(
             MARKET_BARS.name,
@@ -55,11 +60,20 @@ def regime_routes(svc: RegimeService) -> list[Route[Any]]:
             decode=bars_decoder(svc.config.bar_interval),
             aligned=bar_order,
         ),
-        Route(PAIRS_SPREADS.name, svc.handle_spreads, gates_watermark=True),
+        Route(PAIRS_SPREADS.name, svc.handle_spreads),
     ]
 
 
-def outputs(settings: RegimeSettings) -> WatermarkOutputs:
-    """Shifts are stamped with a bar's start, one interval before the bar's event time."""
+def outputs(settings: RegimeSettings) -> tuple[WatermarkOutputs, ...]:
+    """Shifts are stamped with a bar's start, one interval before the bar's event time. Two
+    writers per partition of regime.shifts, each with its own watermark: the bars' owner for
+    the market scope (broadcast to every partition), each spreads partition's owner for its
+    pair scopes."""
     width = timedelta(seconds=INTERVAL_SECONDS[settings.regime_bar_interval])
-    return WatermarkOutputs((REGIME_SHIFTS.name,), delay=width)
+    shifts = (REGIME_SHIFTS.name,)
+    return (
+        WatermarkOutputs(shifts, delay=width, inputs=(MARKET_BARS.name,), source="market"),
+        WatermarkOutputs(
+            shifts, delay=width, inputs=(PAIRS_SPREADS.name,), source="pairs", co_partitioned=True
+        ),
+    )

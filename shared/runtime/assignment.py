@@ -9,8 +9,11 @@ different replicas. Two ways to share, declared per service (`Partitioning`):
   and state owned per partition never needs another replica's events (market_data: ticks and
   the bars they close; signals: a pair's lifecycle, spreads, regime and parameters).
 - "exclusive": every partition goes to one replica, the others stand by. For services whose
-  state is a cross-section of every partition (pairs' universe, regime's market series): a
-  second replica takes over when the first leaves, it is not faster.
+  state is a cross-section of every partition (pairs' universe): a second replica takes over
+  when the first leaves, it is not faster.
+
+A co-partitioned service may also name exclusive topics, which go whole to the first member
+(regime's bars: the market series is a cross-section, while pair scopes follow the spreads).
 
 Members are ordered by start time, then replica id, so a replica joining later never takes
 the partitions of one that runs (the exclusive owner stays put). Each member's assignment
@@ -73,17 +76,20 @@ def assign_partitions(
     mode: Partitioning,
     ordered: list[str],
     partitions: Mapping[str, Iterable[int]],
+    exclusive: frozenset[str] = frozenset(),
 ) -> dict[str, dict[str, list[int]]]:
-    """member -> topic -> partitions. Pure: the leader's decision, tested without a broker."""
+    """member -> topic -> partitions. Pure: the leader's decision, tested without a broker.
+    Topics in `exclusive` go whole to the first member whatever the mode."""
     out: dict[str, dict[str, list[int]]] = {m: collections.defaultdict(list) for m in ordered}
     if not ordered:
         return out
-    numbers = sorted({p for ps in partitions.values() for p in ps})
+    shared = {t: ps for t, ps in partitions.items() if t not in exclusive}
+    numbers = sorted({p for ps in shared.values() for p in ps})
     owner = {p: ordered[0] if mode == "exclusive" else ordered[i % len(ordered)]
              for i, p in enumerate(numbers)}  # fmt: skip
     for topic in sorted(partitions):
         for p in sorted(partitions[topic]):
-            out[owner[p]][topic].append(p)
+            out[ordered[0] if topic in exclusive else owner[p]][topic].append(p)
     return out
 
 
@@ -96,11 +102,20 @@ class TitanAssignor(AbstractPartitionAssignor):  # type: ignore[misc]
     mode: ClassVar[Partitioning] = "co_partitioned"
     replica: ClassVar[str] = ""
     started_at: ClassVar[float] = 0.0
+    exclusive: ClassVar[frozenset[str]] = frozenset()
     live: ClassVar[list[str] | None] = None  # replicas of the last assignment
 
     @classmethod
-    def for_replica(cls, replica: str, mode: Partitioning) -> type[TitanAssignor]:
-        attrs = {"replica": replica, "mode": mode, "started_at": time.time(), "live": None}
+    def for_replica(
+        cls, replica: str, mode: Partitioning, exclusive: frozenset[str] = frozenset()
+    ) -> type[TitanAssignor]:
+        attrs = {
+            "replica": replica,
+            "mode": mode,
+            "exclusive": exclusive,
+            "started_at": time.time(),
+            "live": None,
+        }
         return type("TitanAssignorOf" + replica.replace("-", "_"), (cls,), attrs)
 
     @classmethod
@@ -121,7 +136,9 @@ class TitanAssignor(AbstractPartitionAssignor):  # type: ignore[misc]
                 log.warning("no partition metadata for %s", topic)
                 continue
             partitions[topic] = sorted(found)
-        plan = assign_partitions(cls.mode, [m.member_id for m in ordered], partitions)
+        plan = assign_partitions(
+            cls.mode, [m.member_id for m in ordered], partitions, cls.exclusive
+        )
         live = json.dumps({"live": [m.replica for m in ordered]}).encode()
         log.info("assigned %s over %d replicas (%s)", ",".join(topics), len(ordered), cls.mode)
         return {

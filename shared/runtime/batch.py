@@ -68,7 +68,8 @@ from shared.runtime.routes import (
     envelope_decoder as envelope_decoder,
 )
 from shared.runtime.store import RuntimeStore
-from shared.runtime.watermarks import Timed, parse_watermark
+from shared.runtime.watermarks import Timed, mark_key, parse_watermark_source
+from shared.topics import watermark_sources
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ class BatchProcessor:
         clock: Clock,
         producer_name: str,
         *,
-        outputs: WatermarkOutputs | None = None,
+        outputs: WatermarkOutputs | Sequence[WatermarkOutputs] | None = None,
         metrics: RuntimeMetrics | None = None,
         max_wait_s: float | None = None,
     ) -> None:
@@ -143,6 +144,7 @@ class BatchProcessor:
             if r.aligned is not None
         }
         gating = {topics.real(r.topic) for r in self.routes if r.gates_watermark}
+        sources = {topics.real(r.topic): watermark_sources(r.topic) for r in self.routes}
         self.event_time = EventTime(
             aligned,
             topics,
@@ -152,6 +154,7 @@ class BatchProcessor:
             metrics,
             gating=gating,
             max_wait_s=max_wait_s,
+            sources=sources,
         )
 
     async def load_state(self, conn: asyncpg.Connection) -> None:
@@ -190,11 +193,11 @@ class BatchProcessor:
             bad: list[tuple[ConsumedRecord, str]] = []
             for record in control:
                 try:
-                    us = parse_watermark(record.value)
+                    us, source = parse_watermark_source(record.value)
                 except ValueError as exc:
                     bad.append((record, str(exc)))
                     continue
-                tp = (record.topic, record.partition)
+                tp = (mark_key(record.topic, source), record.partition)
                 marks[tp] = max(us, marks.get(tp, us))
             if real_topic in self.event_time.aligned:
                 items, dead = self.event_time.decode_aligned(real_topic, topic_records)

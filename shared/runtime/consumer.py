@@ -290,7 +290,12 @@ class ConsumerLoop:
         self.generation += 1
         stored = await retry_transient("load stored offsets", load)
         self.generation += 1
+        # A rebalance may have moved some of them while the offsets loaded: those are the
+        # next assignment's to seek (its listener does).
+        current = self.consumer.assignment()
         for tp in partitions:
+            if tp not in current:
+                continue
             offset = stored.get((tp.topic, tp.partition))
             self.expected[(tp.topic, tp.partition)] = offset
             # Offset 0 where nothing is stored: if retention already deleted it, the reset

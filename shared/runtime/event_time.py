@@ -66,6 +66,10 @@ class WatermarkOutputs:
     # Outputs keyed like the inputs (same key, same partition count): a replica's watermark
     # goes only to the partition numbers it consumes, since other replicas write the others.
     co_partitioned: bool = False
+    # The contract topics this watermark follows (None: every aligned or gating input), and
+    # the source it speaks for when the output has several writers per partition.
+    inputs: tuple[str, ...] | None = None
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -82,11 +86,12 @@ class EventTime:
         topics: TopicNames,
         group_id: str,
         producer_name: str,
-        outputs: WatermarkOutputs | None = None,
+        outputs: WatermarkOutputs | Sequence[WatermarkOutputs] | None = None,
         metrics: RuntimeMetrics | None = None,
         *,
         gating: Iterable[str] = (),
         max_wait_s: float | None = None,
+        sources: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.aligned = dict(aligned)
         self.gating = frozenset(self.aligned) | frozenset(gating)
@@ -95,16 +100,20 @@ class EventTime:
         self.topics = topics
         self.group_id = group_id
         self.producer_name = producer_name
-        self.outputs = outputs
+        self.outputs: tuple[WatermarkOutputs, ...] = (
+            () if outputs is None else (outputs,) if isinstance(outputs, WatermarkOutputs)
+            else tuple(outputs)
+        )  # fmt: skip
         self.metrics = metrics
-        self.join = EventTimeJoin(self.gating)
+        self.sources = dict(sources or {})
+        self.join = EventTimeJoin(self.gating, sources=self.sources)
         # The partitions this replica consumes (the consumer loop sets it): their watermarks
         # gate the release, and their pending events are ours. None (no consumer): every
         # partition heard from, and every pending event.
         self.owned: Callable[[], Iterable[tuple[str, int]]] | None = None
         # Partitions per real output topic (the runner asks the broker at start-up).
         self.output_partitions: dict[str, int] = {}
-        self.last_output: int | None = None
+        self.last_output: dict[int, int] = {}  # per output: the latest watermark sent
 
     def assignment(self) -> list[tuple[str, int]]:
         return list(self.owned()) if self.owned is not None else list(self.join.watermarks)
@@ -150,7 +159,7 @@ class EventTime:
     # ----- state ---------------------------------------------------------------------------
     async def load(self, conn: asyncpg.Connection) -> None:
         """Rebuild watermarks and pending events from the tables (start-up, failed batch)."""
-        join = EventTimeJoin(self.gating)
+        join = EventTimeJoin(self.gating, sources=self.sources)
         rows = await conn.fetch(
             "SELECT topic, partition, watermark_us FROM input_watermarks WHERE group_id = $1",
             self.group_id,
@@ -182,7 +191,7 @@ class EventTime:
             join.pending.extend(timed)
             join.mark_persisted(timed)
         self.join = join
-        self.last_output = None  # sent again after a restart: copies are harmless
+        self.last_output = {}  # sent again after a restart: copies are harmless
 
     # ----- the batch's step ----------------------------------------------------------------
     async def step(
@@ -212,10 +221,10 @@ class EventTime:
         for real_topic, items in runs(released.items):
             await dispatch(real_topic, items)
         await self._persist(conn, advanced, released.persisted)
-        if current is not None:
-            await self._emit_output(conn, current, emitted)
-            if self.metrics is not None:
-                self.metrics.input_watermark.set(min(current, END_OF_INPUT_US) / 1e6)
+        for index, output in enumerate(self.outputs):
+            await self._emit_output(conn, index, output, emitted)
+        if current is not None and self.metrics is not None:
+            self.metrics.input_watermark.set(min(current, END_OF_INPUT_US) / 1e6)
         if self.metrics is not None:
             self.metrics.pending_events.set(len(join.pending))
 
@@ -306,23 +315,35 @@ class EventTime:
             self.join.mark_persisted(waiting)
 
     async def _emit_output(
-        self, conn: asyncpg.Connection, input_watermark: int, emitted: list[OutgoingRecord]
+        self,
+        conn: asyncpg.Connection,
+        index: int,
+        output: WatermarkOutputs,
+        emitted: list[OutgoingRecord],
     ) -> None:
-        if self.outputs is None:
+        inputs = None if output.inputs is None else [self.topics.real(t) for t in output.inputs]
+        assigned = self.assignment()
+        if inputs is not None:
+            assigned = [tp for tp in assigned if tp[0] in inputs]
+        current = self.join.input_watermark(assigned, inputs)
+        if current is None:
             return
-        out = minus(input_watermark, self.outputs.delay)
-        if self.outputs.hold is not None:
-            held = await self.outputs.hold(conn)
+        out = minus(current, output.delay)
+        if output.hold is not None:
+            held = await output.hold(conn)
             out = out if held is None else min(out, held)
-        if self.last_output is not None and out <= self.last_output:
+        last = self.last_output.get(index)
+        if last is not None and out <= last:
             return
-        self.last_output = out
-        owned = sorted({p for _, p in self.assignment()})
-        for contract_topic in self.outputs.topics:
+        self.last_output[index] = out
+        owned = sorted({p for _, p in assigned})
+        for contract_topic in output.topics:
             real = self.topics.real(contract_topic)
             count = self.output_partitions.get(real, 0)
-            for partition in owned if self.outputs.co_partitioned else range(count):
+            for partition in owned if output.co_partitioned else range(count):
                 if partition < count:
-                    emitted.append(watermark_record(real, partition, out, self.producer_name))
+                    emitted.append(
+                        watermark_record(real, partition, out, self.producer_name, output.source)
+                    )
         if out >= END_OF_INPUT_US:
             log.info("input watermark reached the end of input")

@@ -118,11 +118,14 @@ class ServiceDefinition(Generic[S, A]):
     background: Sequence[Callable[[ServiceContext[S, A]], Coroutine[Any, Any, None]]] = ()
     pool_max: int = 4
     # Output topics whose watermark follows the input watermark of the aligned routes.
-    watermark_outputs: Callable[[S], WatermarkOutputs] | None = None
+    # Several when the outputs have several watermark sources (regime: market and pairs).
+    watermark_outputs: Callable[[S], WatermarkOutputs | Sequence[WatermarkOutputs]] | None = None
     # How replicas share the inputs (assignment.py), and the contract topics (inputs and
-    # outputs) that must have one partition count for that to be correct.
+    # outputs) that must have one partition count for that to be correct. Exclusive topics
+    # go whole to one replica whatever the partitioning (regime's bars: the market series).
     partitioning: Partitioning = "co_partitioned"
     co_partitioned_topics: tuple[str, ...] = ()
+    exclusive_topics: tuple[str, ...] = ()
 
 
 async def create_pool(dsn: str, schema: str, max_size: int) -> asyncpg.Pool:
@@ -272,7 +275,8 @@ class ServiceRunner(Generic[S, A]):
         routes = list(d.routes(ctx))
         if not routes:
             return None
-        assignor = TitanAssignor.for_replica(self.replica, d.partitioning)
+        exclusive = frozenset(self.topics.real(t) for t in d.exclusive_topics)
+        assignor = TitanAssignor.for_replica(self.replica, d.partitioning, exclusive)
         consumer = make_consumer(
             self.kafka, group, f"titan-{d.name}", self.settings.batch_max_records, assignor
         )
@@ -368,11 +372,15 @@ class ServiceRunner(Generic[S, A]):
         processor: BatchProcessor,
         producer: AIOKafkaProducer,
         pool: asyncpg.Pool,
-        outputs: WatermarkOutputs | None,
+        outputs: WatermarkOutputs | Sequence[WatermarkOutputs] | None,
     ) -> None:
         """Partition counts of the output topics (a watermark goes to each) and the stored
         watermarks and pending events."""
-        for contract_topic in outputs.topics if outputs is not None else ():
+        declared = (
+            () if outputs is None else (outputs,) if isinstance(outputs, WatermarkOutputs)
+            else outputs
+        )  # fmt: skip
+        for contract_topic in sorted({t for o in declared for t in o.topics}):
             count = await self._partition_count(producer, contract_topic)
             processor.event_time.output_partitions[self.topics.real(contract_topic)] = count
 

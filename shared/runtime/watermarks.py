@@ -12,6 +12,12 @@ input) has passed their time, and are then released in one total order, (event t
 rank, the route's own tiebreak, event id), that depends only on their content. Each release
 is therefore the next slice of one sorted sequence, whatever the arrival order, batching or
 restarts, which is what makes a service's output a function of its input events.
+
+A topic may have several writers of each partition (regime: the market scope's owner and the
+owner of the partition's pair scopes). Each writer's watermark covers only its own events, so
+it names its *source*, and a partition's watermark is the minimum over the sources the topic
+declares (`TopicSpec.watermark_sources`), none until every one was heard: Flink's minimum over
+input channels. Watermarks of one source are kept under the key `topic#source`.
 """
 
 from __future__ import annotations
@@ -60,20 +66,28 @@ def describe(us: int | None) -> str:
     return "end of input" if us >= END_OF_INPUT_US else from_us(us).isoformat()
 
 
+def mark_key(real_topic: str, source: str = "") -> str:
+    """Where a watermark of one source of a topic is kept (the topic itself for the default)."""
+    return f"{real_topic}#{source}" if source else real_topic
+
+
 def watermark_record(
-    real_topic: str, partition: int, watermark_us: int, producer: str
+    real_topic: str, partition: int, watermark_us: int, producer: str, source: str = ""
 ) -> OutgoingRecord:
     """The control record that tells consumers of one partition how far its producer got."""
-    value = json.dumps(
-        {"watermark_us": watermark_us, "watermark": describe(watermark_us), "producer": producer},
-        separators=(",", ":"),
-    ).encode()
+    data: dict[str, Any] = {
+        "watermark_us": watermark_us,
+        "watermark": describe(watermark_us),
+        "producer": producer,
+    }
+    if source:
+        data["source"] = source
     return OutgoingRecord(
         topic=real_topic,
-        # Compacted topics refuse records without a key; one key per partition keeps the
-        # latest watermark of each after compaction.
-        key=f"__watermark__.{partition}",
-        value=value,
+        # Compacted topics refuse records without a key; one key per partition (and source)
+        # keeps the latest watermark of each after compaction.
+        key=f"__watermark__.{partition}" + (f".{source}" if source else ""),
+        value=json.dumps(data, separators=(",", ":")).encode(),
         headers=((WATERMARK_HEADER, b"1"),),
         partition=partition,
     )
@@ -87,14 +101,23 @@ def is_watermark(headers: Sequence[tuple[str, bytes]] | None) -> bool:
 
 def parse_watermark(value: bytes | None) -> int:
     """The watermark of a control record; ValueError if it is not one."""
+    return parse_watermark_source(value)[0]
+
+
+def parse_watermark_source(value: bytes | None) -> tuple[int, str]:
+    """The watermark of a control record and its source ("" by default); ValueError if it is
+    not one."""
     try:
         data = json.loads(value or b"")
         us = data["watermark_us"]
-    except (ValueError, KeyError, TypeError) as exc:
+        source = data.get("source", "")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"malformed watermark record: {exc}") from None
     if not isinstance(us, int) or isinstance(us, bool):
         raise ValueError("malformed watermark record: watermark_us is not an integer")
-    return min(us, END_OF_INPUT_US)
+    if not isinstance(source, str):
+        raise ValueError("malformed watermark record: source is not a string")
+    return min(us, END_OF_INPUT_US), source
 
 
 def minus(watermark_us: int, delay: timedelta) -> int:
@@ -138,6 +161,7 @@ class EventTimeJoin:
     """Watermarks per input partition and the events waiting for them (no I/O)."""
 
     gating_topics: frozenset[str] = frozenset()
+    # (mark_key(topic, source), partition) -> watermark
     watermarks: dict[tuple[str, int], int] = field(default_factory=dict)
     pending: list[Timed] = field(default_factory=list)
     # (topic, partition, offset) of pending items already in pending_events
@@ -147,6 +171,8 @@ class EventTimeJoin:
     forced_through: int | None = None
     # When each pending item arrived (monotonic seconds), for the bounded wait.
     arrived: dict[tuple[str, int, int], float] = field(default_factory=dict)
+    # Real topic -> the sources whose watermarks it needs (absent: one, the default "").
+    sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def observe(self, marks: Mapping[tuple[str, int], int]) -> dict[tuple[str, int], int]:
         """Record watermarks (each partition keeps its maximum); returns those that advanced."""
@@ -156,10 +182,25 @@ class EventTimeJoin:
                 self.watermarks[tp] = advanced[tp] = us
         return advanced
 
-    def input_watermark(self, assigned: Iterable[tuple[str, int]]) -> int | None:
-        """The minimum over the assigned partitions of the aligned inputs (None: one has
-        none yet, or nothing is assigned)."""
-        marks = [self.watermarks.get(tp) for tp in assigned if tp[0] in self.gating_topics]
+    def keys(
+        self, assigned: Iterable[tuple[str, int]], topics: Iterable[str] | None = None
+    ) -> list[tuple[str, int]]:
+        """The watermark keys of the assigned partitions of `topics` (default: the gating
+        ones), one per declared source."""
+        wanted = self.gating_topics if topics is None else frozenset(topics)
+        return [
+            (mark_key(t, s), p)
+            for t, p in assigned
+            if t in wanted
+            for s in self.sources.get(t, ("",))
+        ]
+
+    def input_watermark(
+        self, assigned: Iterable[tuple[str, int]], topics: Iterable[str] | None = None
+    ) -> int | None:
+        """The minimum over the assigned partitions (and sources) of the aligned inputs, or
+        of `topics` (None: one has none yet, or nothing is assigned)."""
+        marks = [self.watermarks.get(key) for key in self.keys(assigned, topics)]
         if not marks or any(m is None for m in marks):
             return self.forced_through
         lowest = min(m for m in marks if m is not None)
@@ -188,9 +229,9 @@ class EventTimeJoin:
     def force(self, through: int, assigned: Iterable[tuple[str, int]]) -> list[str]:
         """Give up waiting up to `through`; returns the partitions that were behind it."""
         lagging = [
-            f"{t}[{p}]@{describe(self.watermarks.get((t, p)))}"
-            for t, p in sorted(assigned)
-            if t in self.gating_topics and self.watermarks.get((t, p), -(2**62)) < through
+            f"{k}[{p}]@{describe(self.watermarks.get((k, p)))}"
+            for k, p in sorted(self.keys(assigned))
+            if self.watermarks.get((k, p), -(2**62)) < through
         ]
         self.forced_through = max(through, self.forced_through or through)
         return lagging

@@ -67,3 +67,11 @@ def test_assignment_tells_every_member_who_is_live() -> None:
     # Each consumer's assignor class is its own: another replica's state is separate.
     other = TitanAssignor.for_replica("r2", "co_partitioned")
     assert other.live is None and other.replica == "r2"
+
+
+def test_exclusive_topics_go_whole_to_the_first_member_the_rest_co_partitioned() -> None:
+    plan = assign_partitions(
+        "co_partitioned", ["a", "b"], {"bars": range(3), "spreads": range(3)}, frozenset({"bars"})
+    )
+    assert dict(plan["a"]) == {"bars": [0, 1, 2], "spreads": [0, 2]}
+    assert dict(plan["b"]) == {"spreads": [1]}
