@@ -32,3 +32,14 @@ def test_digest_counts_copies_once_and_refuses_two_payloads_for_one_id() -> None
     assert topic_digest([("b", {"x": 2}), ("a", {"x": 1}), ("a", {"x": 1})]) == once
     with pytest.raises(DigestError):
         topic_digest([("a", {"x": 1}), ("a", {"x": 2})])
+
+
+def test_demo_replicas_must_be_a_whole_number_from_1_to_8() -> None:
+    import argparse
+
+    from titan.commands.demo import _replica_count
+
+    assert _replica_count("3") == 3
+    for bad, why in (("0", "1 to 8"), ("9", "1 to 8"), ("two", "whole number")):
+        with pytest.raises(argparse.ArgumentTypeError, match=why):
+            _replica_count(bad)
