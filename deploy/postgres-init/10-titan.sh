@@ -8,6 +8,8 @@ psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" <<SQ
 CREATE EXTENSION IF NOT EXISTS timescaledb;
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 REVOKE ALL ON DATABASE "$POSTGRES_DB" FROM PUBLIC;
+REVOKE CONNECT, TEMPORARY ON DATABASE postgres FROM PUBLIC;
+REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC;
 SQL
 for service in market_data pairs regime signals backtest; do
   var="TITAN_PG_PASSWORD_${service^^}"
@@ -20,5 +22,8 @@ CREATE SCHEMA :"schema" AUTHORIZATION :"role";
 GRANT USAGE ON SCHEMA public TO :"role";
 SQL
   psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
-       -c "GRANT CONNECT, TEMPORARY ON DATABASE \"$POSTGRES_DB\" TO titan_${service}"
+       -c "GRANT CONNECT ON DATABASE \"$POSTGRES_DB\" TO titan_${service}"
 done
+# market_data stages its COPY in temporary tables; the others need none.
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
+     -c "GRANT TEMPORARY ON DATABASE \"$POSTGRES_DB\" TO titan_market_data"

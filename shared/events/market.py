@@ -17,6 +17,9 @@ BarInterval = Literal["1m", "1h", "1d"]
 INTERVAL_SECONDS: dict[str, int] = {"1m": 60, "1h": 3600, "1d": 86400}
 
 
+MAX_TEXT_FIELD = 128  # characters of a tick's trade id or source
+
+
 class Tick(Payload):
     """One trade (or one close print in a replayed daily file)."""
 
@@ -26,8 +29,9 @@ class Tick(Payload):
     ts: datetime
     price: float
     size: float = 0.0
-    trade_id: str | None = None
-    source: str = "unknown"
+    # Bounded: a 900 KB `source` was accepted and stored, once per tick.
+    trade_id: str | None = Field(default=None, max_length=MAX_TEXT_FIELD)
+    source: str = Field(default="unknown", max_length=MAX_TEXT_FIELD)
 
     @field_validator("symbol")
     @classmethod

@@ -33,6 +33,10 @@ async def ensure_database(
     return True
 
 
+# Services whose writes stage in temporary tables.
+TEMP_TABLE_SERVICES = ("market_data",)
+
+
 async def secure_database(
     admin: asyncpg.Connection, database: str, services: tuple[str, ...] = SERVICES
 ) -> None:
@@ -41,9 +45,16 @@ async def secure_database(
     _check_ident(database)
     await admin.execute(f"REVOKE ALL ON DATABASE {database} FROM PUBLIC")
     for service in services:
-        await admin.execute(
-            f"GRANT CONNECT, TEMPORARY ON DATABASE {database} TO {role_for(service)}"
-        )
+        # Temporary tables only where a service stages with them (market_data's COPY).
+        rights = "CONNECT, TEMPORARY" if service in TEMP_TABLE_SERVICES else "CONNECT"
+        await admin.execute(f"GRANT {rights} ON DATABASE {database} TO {role_for(service)}")
+
+
+async def lock_down_cluster(admin: asyncpg.Connection) -> None:
+    """Service logins reach their own database only: PostgreSQL lets every role connect to
+    `postgres` and `template1` (and make temporary tables there) unless told otherwise."""
+    for database in ("postgres", "template1"):
+        await admin.execute(f"REVOKE CONNECT, TEMPORARY ON DATABASE {database} FROM PUBLIC")
 
 
 async def ensure_schemas(
@@ -73,6 +84,7 @@ async def provision(admin_dsn_postgres_db: str, admin_dsn_target_db: str, databa
     admin = await asyncpg.connect(admin_dsn_postgres_db)
     try:
         await ensure_roles(admin, passwords)
+        await lock_down_cluster(admin)
         await ensure_database(admin, database)
         await secure_database(admin, database, tuple(passwords))
     finally:

@@ -40,3 +40,25 @@ async def test_role_cannot_touch_another_service_schema(service_dsn: Callable[[s
             await intruder.execute("CREATE TABLE public.shared_by_accident (x int)")
     finally:
         await intruder.close()
+
+
+async def test_a_service_login_reaches_only_its_database_and_temp_tables_only_if_it_stages(
+    service_dsn: Callable[[str], str],
+) -> None:
+    from urllib.parse import urlsplit, urlunsplit
+
+    own = urlsplit(service_dsn("signals"))
+    for other in ("postgres", "template1"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
+            await asyncpg.connect(urlunsplit(own._replace(path=f"/{other}")))
+    signals = await asyncpg.connect(service_dsn("signals"))
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
+            await signals.execute("CREATE TEMP TABLE scratch (x int)")
+    finally:
+        await signals.close()
+    market_data = await asyncpg.connect(service_dsn("market_data"))  # stages its COPY there
+    try:
+        await market_data.execute("CREATE TEMP TABLE tick_stage_probe (x int)")
+    finally:
+        await market_data.close()

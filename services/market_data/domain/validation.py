@@ -29,6 +29,7 @@ import msgspec
 
 from shared.clock import Clock
 from shared.events import DecodeError, Tick, decode
+from shared.events.market import MAX_TEXT_FIELD
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MICROSECOND = timedelta(microseconds=1)
@@ -117,8 +118,8 @@ class _LeanTick(msgspec.Struct, frozen=True, gc=False):
     ts: str
     price: Annotated[float, msgspec.Meta(gt=0.0)]
     size: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0
-    trade_id: str | None = None
-    source: str = "unknown"
+    trade_id: Annotated[str, msgspec.Meta(max_length=MAX_TEXT_FIELD)] | None = None
+    source: Annotated[str, msgspec.Meta(max_length=MAX_TEXT_FIELD)] = "unknown"
 
 
 class _LeanTickEnvelope(msgspec.Struct, frozen=True, gc=False):

@@ -49,6 +49,8 @@ def test_accepted_tick_keeps_the_envelope_id_and_fields() -> None:
         (_edit(tick_bytes(), ts="yesterday"), "invalid Tick"),
         (tick_bytes().replace(b'"price":187.25', b'"price":NaN'), "price must be finite"),
         (tick_bytes().replace(b'"event_type":"Tick"', b'"event_type":"Bar"'), "does not belong"),
+        (_edit(tick_bytes(), source="x" * 900_000), "source"),
+        (_edit(tick_bytes(), trade_id="t" * 129), "trade_id"),
     ],
 )
 def test_rejections_carry_the_contract_decoders_reason(raw: bytes, reason: str) -> None:
