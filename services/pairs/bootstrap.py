@@ -10,13 +10,13 @@ from typing import Any
 
 from services.pairs.api import build_router
 from services.pairs.handlers import PairsApp
-from services.pairs.screen_pool import workers_for
 from services.pairs.settings import PairsSettings
 from services.pairs.store import PgPairsStore
 from shared.events.market import INTERVAL_SECONDS
 from shared.runtime.batch import Route
 from shared.runtime.event_time import WatermarkOutputs
 from shared.runtime.inputs import bar_order, bars_decoder
+from shared.runtime.process_pool import workers_for
 from shared.runtime.service import ServiceContext, ServiceDefinition
 from shared.topics import MARKET_BARS, PAIRS_LIFECYCLE, PAIRS_SPREADS, PAIRS_TESTS
 

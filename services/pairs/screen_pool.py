@@ -9,38 +9,18 @@ forked: the service's event loop, sockets and threads are not copied into them.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 from numpy.typing import NDArray
 
 from core.cointegration import Autolag, PairScreenResult, screen_universe_sharded
-
-_ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def _one_blas_thread() -> None:
-    for name in _ONE_THREAD:
-        os.environ[name] = "1"
+from shared.runtime.process_pool import single_thread_process_pool
 
 
 def screen_process_pool(workers: int) -> ProcessPoolExecutor:
-    """Spawned workers whose BLAS uses one thread (set before NumPy loads in them)."""
-    context = multiprocessing.get_context("spawn")
-    saved = {name: os.environ.get(name) for name in _ONE_THREAD}
-    _one_blas_thread()  # spawned workers inherit the environment at start
-    try:
-        return ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_one_blas_thread
-        )
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    """The screen's workers: spawned, one BLAS thread each (shared/runtime/process_pool.py)."""
+    return single_thread_process_pool(workers)
 
 
 class ScreenPool:
@@ -65,8 +45,3 @@ class ScreenPool:
 
     def close(self) -> None:
         self.processes.shutdown(wait=False, cancel_futures=True)
-
-
-def workers_for(setting: int) -> int:
-    """-1: one per core of the machine; 0: no pool; N: N workers."""
-    return max(1, os.cpu_count() or 1) if setting < 0 else setting

@@ -9,37 +9,17 @@ not depend on how many fits run at once (TITAN_REGIME_FIT_WORKERS; 0 keeps fits 
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from core.regime import FittedRegimeModel, RegimeModelSpec, fit_in_process
-
-_ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def _one_blas_thread() -> None:
-    for name in _ONE_THREAD:
-        os.environ[name] = "1"
+from shared.runtime.process_pool import single_thread_process_pool
 
 
 class FitPool:
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        context = multiprocessing.get_context("spawn")
-        saved = {name: os.environ.get(name) for name in _ONE_THREAD}
-        _one_blas_thread()  # spawned workers read it before NumPy loads
-        try:
-            self.processes = ProcessPoolExecutor(
-                max_workers=workers, mp_context=context, initializer=_one_blas_thread
-            )
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        self.processes = single_thread_process_pool(workers)
         # One thread per scope being processed: they only wait for their fits.
         self.threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="regime-scope")
 
@@ -52,8 +32,3 @@ class FitPool:
     def close(self) -> None:
         self.threads.shutdown(wait=False, cancel_futures=True)
         self.processes.shutdown(wait=False, cancel_futures=True)
-
-
-def workers_for(setting: int) -> int:
-    """-1: one per core of the machine; 0: no pool; N: N workers."""
-    return max(1, os.cpu_count() or 1) if setting < 0 else setting

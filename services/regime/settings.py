@@ -12,9 +12,9 @@ from core.regime import (
     TrackerConfig,
     min_observations,
 )
-from services.regime.fit_pool import workers_for
 from services.regime.handlers import RegimeConfig
 from shared.events.market import INTERVAL_SECONDS, SYMBOL_PATTERN
+from shared.runtime.process_pool import workers_for
 from shared.settings import ServiceSettings
 
 

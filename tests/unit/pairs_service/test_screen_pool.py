@@ -7,8 +7,9 @@ import pytest
 
 from services.pairs.domain.screening import ScreenSettings, in_process_screen, screen_matrix
 from services.pairs.handlers import PairsApp
-from services.pairs.screen_pool import ScreenPool, workers_for
+from services.pairs.screen_pool import ScreenPool
 from services.pairs.settings import PairsSettings
+from shared.runtime.process_pool import workers_for
 from tests.unit.pairs.synthetic import random_universe
 from tests.unit.pairs_service.fake_store import FakePairsStore
 from tests.unit.pairs_service.synthetic import interleave, planted_universe, streams
