@@ -15,7 +15,7 @@ from shared.runtime.batch import Route
 from shared.runtime.event_time import WatermarkOutputs
 from shared.runtime.inputs import bar_order, bars_decoder
 from shared.runtime.service import ServiceContext, ServiceDefinition
-from shared.topics import MARKET_BARS, PAIRS_SPREADS, REGIME_SHIFTS
+from shared.topics import MARKET_BARS, PAIRS_SPREADS, REGIME_SHIFTS, co_partitioned_with
 
 __all__ = ["RegimeSettings", "definition", "regime_routes"]
 Context = ServiceContext[RegimeSettings, RegimeService]
@@ -38,7 +38,7 @@ def definition(
         # them all. Pair scopes follow their spreads' partitions, and their shifts go to the
         # same partition number of regime.shifts (keyed by pair id, like the spreads).
         exclusive_topics=(MARKET_BARS.name,),
-        co_partitioned_topics=(PAIRS_SPREADS.name, REGIME_SHIFTS.name),
+        co_partitioned_topics=co_partitioned_with(REGIME_SHIFTS.name),
     )
 
 

@@ -72,6 +72,15 @@ class WatermarkOutputs:
     source: str = ""
 
 
+def as_outputs(
+    outputs: WatermarkOutputs | Sequence[WatermarkOutputs] | None,
+) -> tuple[WatermarkOutputs, ...]:
+    """A service's declared watermark outputs, one per source (none, one or several)."""
+    if outputs is None:
+        return ()
+    return (outputs,) if isinstance(outputs, WatermarkOutputs) else tuple(outputs)
+
+
 @dataclass(frozen=True)
 class AlignedInput:
     rank: int
@@ -100,10 +109,7 @@ class EventTime:
         self.topics = topics
         self.group_id = group_id
         self.producer_name = producer_name
-        self.outputs: tuple[WatermarkOutputs, ...] = (
-            () if outputs is None else (outputs,) if isinstance(outputs, WatermarkOutputs)
-            else tuple(outputs)
-        )  # fmt: skip
+        self.outputs = as_outputs(outputs)
         self.metrics = metrics
         self.sources = dict(sources or {})
         self.join = EventTimeJoin(self.gating, sources=self.sources)

@@ -28,7 +28,7 @@ from shared.runtime.assignment import Partitioning, TitanAssignor, new_replica_i
 from shared.runtime.batch import BatchProcessor, Route
 from shared.runtime.consumer import ConsumerLoop, make_consumer
 from shared.runtime.endpoints import register_endpoint, unregister_endpoint
-from shared.runtime.event_time import WatermarkOutputs
+from shared.runtime.event_time import WatermarkOutputs, as_outputs
 from shared.runtime.gc_tuning import tune_gc_for_batches
 from shared.runtime.http import HttpServer, build_app
 from shared.runtime.metrics import RuntimeMetrics
@@ -376,11 +376,7 @@ class ServiceRunner(Generic[S, A]):
     ) -> None:
         """Partition counts of the output topics (a watermark goes to each) and the stored
         watermarks and pending events."""
-        declared = (
-            () if outputs is None else (outputs,) if isinstance(outputs, WatermarkOutputs)
-            else outputs
-        )  # fmt: skip
-        for contract_topic in sorted({t for o in declared for t in o.topics}):
+        for contract_topic in sorted({t for o in as_outputs(outputs) for t in o.topics}):
             count = await self._partition_count(producer, contract_topic)
             processor.event_time.output_partitions[self.topics.real(contract_topic)] = count
 
