@@ -81,6 +81,18 @@ BACKTEST_RESULTS = TopicSpec(
     ("BacktestCompleted", "BacktestFailed"),
     retention_ms=30 * DAY_MS,
 )
+PORTFOLIO_ORDERS = TopicSpec(
+    "portfolio.orders.v1",
+    "symbol",
+    ("OrderPlaced", "OrderRejected"),
+    retention_ms=30 * DAY_MS,
+)
+PORTFOLIO_POSITIONS = TopicSpec(
+    "portfolio.positions.v1",
+    "portfolio",
+    ("PortfolioSnapshot",),
+    retention_ms=30 * DAY_MS,
+)
 
 CONTRACT_TOPICS: tuple[TopicSpec, ...] = (
     MARKET_TICKS,
@@ -93,6 +105,8 @@ CONTRACT_TOPICS: tuple[TopicSpec, ...] = (
     SIGNALS,
     BACKTEST_REQUESTS,
     BACKTEST_RESULTS,
+    PORTFOLIO_ORDERS,
+    PORTFOLIO_POSITIONS,
 )
 
 # Topics whose partition counts must be equal because partition p of one is read together
