@@ -84,14 +84,15 @@ BACKTEST_RESULTS = TopicSpec(
 PORTFOLIO_ORDERS = TopicSpec(
     "portfolio.orders.v1",
     "symbol",
-    ("OrderPlaced", "OrderRejected"),
+    ("OrderPlanned",),
     retention_ms=30 * DAY_MS,
 )
 PORTFOLIO_POSITIONS = TopicSpec(
     "portfolio.positions.v1",
     "portfolio",
-    ("PortfolioSnapshot",),
-    retention_ms=30 * DAY_MS,
+    ("PositionsMarked",),
+    cleanup_policy="compact,delete",
+    retention_ms=365 * DAY_MS,
 )
 
 CONTRACT_TOPICS: tuple[TopicSpec, ...] = (

@@ -9,7 +9,7 @@ from shared.events.backtest import BacktestCompleted, BacktestFailed, BacktestRe
 from shared.events.envelope import Envelope, Payload, derive_id, ensure_utc, make_envelope
 from shared.events.market import Bar, Tick, bar_id
 from shared.events.pairs import PairStateChanged, PairTested, SpreadUpdated, pair_id
-from shared.events.portfolio import OrderPlaced, OrderRejected, PortfolioSnapshot
+from shared.events.portfolio import OrderPlanned, PositionsMarked
 from shared.events.regime import MARKET_SCOPE, RegimeShifted
 from shared.events.signals import Leg, ParametersPublished, SignalEmitted, StrategyParameters
 
@@ -27,9 +27,8 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         BacktestRequested,
         BacktestCompleted,
         BacktestFailed,
-        OrderPlaced,
-        OrderRejected,
-        PortfolioSnapshot,
+        OrderPlanned,
+        PositionsMarked,
     )
 }
 
@@ -90,13 +89,12 @@ __all__ = [
     "DecodeError",
     "Envelope",
     "Leg",
-    "OrderPlaced",
-    "OrderRejected",
+    "OrderPlanned",
     "PairStateChanged",
     "PairTested",
     "ParametersPublished",
     "Payload",
-    "PortfolioSnapshot",
+    "PositionsMarked",
     "RegimeShifted",
     "SignalEmitted",
     "SpreadUpdated",

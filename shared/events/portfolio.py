@@ -1,5 +1,5 @@
-"""Portfolio events: OrderPlaced / OrderRejected (portfolio.orders.v1) and
-PortfolioSnapshot (portfolio.positions.v1), published by the portfolio service.
+"""Portfolio events: OrderPlanned (portfolio.orders.v1) and PositionsMarked
+(portfolio.positions.v1), published by the portfolio service.
 
 An order is a per-symbol target delta decided at the close of `decided_at` (after netting
 every active pair's legs and applying the risk limits); paper trading fills it at the next
@@ -29,8 +29,8 @@ class PairContribution(BaseModel):
     quantity: float = Field(allow_inf_nan=False)
 
 
-class OrderPlaced(Payload):
-    EVENT_TYPE = "OrderPlaced"
+class OrderPlanned(Payload):
+    EVENT_TYPE = "OrderPlanned"
 
     order_id: str = Field(min_length=1, max_length=128)
     portfolio: str = Field(min_length=1, max_length=128)
@@ -41,20 +41,9 @@ class OrderPlaced(Payload):
     reference_price: float = Field(gt=0.0, allow_inf_nan=False)
     target_position: float = Field(allow_inf_nan=False)  # signed shares after the fill
     contributions: list[PairContribution] = Field(default_factory=list)
-    # Why the order differs from the unconstrained target ("" when it does not).
-    risk_note: str = ""
-
-
-class OrderRejected(Payload):
-    EVENT_TYPE = "OrderRejected"
-
-    order_id: str = Field(min_length=1, max_length=128)
-    portfolio: str = Field(min_length=1, max_length=128)
-    symbol: str = Field(min_length=1, max_length=32)
-    side: OrderSide
-    quantity: float = Field(gt=0.0, allow_inf_nan=False)
-    decided_at: datetime
-    reason: str = Field(min_length=1)
+    # Why: the signals that moved the targets, and any risk limit that scaled the order
+    # (orders a limit rejects outright are not published: the service records them).
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class SymbolPosition(BaseModel):
@@ -86,10 +75,10 @@ class Fill(BaseModel):
     cost: float = Field(ge=0.0, allow_inf_nan=False)  # commission + slippage
 
 
-class PortfolioSnapshot(Payload):
+class PositionsMarked(Payload):
     """The portfolio marked at the close of `bar_time`, after that bar's fills."""
 
-    EVENT_TYPE = "PortfolioSnapshot"
+    EVENT_TYPE = "PositionsMarked"
 
     portfolio: str
     bar_time: datetime
