@@ -79,6 +79,15 @@ def build_router(ctx: Runtime[Any], store: MarketDataStore) -> APIRouter:
             )
         after = _cursor_decode(cursor) if cursor else None
         async with ctx.pool.acquire() as conn:
+            known = await store.known_symbols(conn, wanted, interval)
+            unknown = sorted(set(wanted) - known)
+            if len(unknown) == len(set(wanted)):
+                # An empty 200 would read as "no bars in that range" for a typo.
+                raise HTTPException(
+                    404,
+                    f"unknown symbols for interval {interval}: {', '.join(unknown)} "
+                    "(GET /symbols lists the known ones)",
+                )
             rows = await store.bars(conn, wanted, interval, start, end, after, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
@@ -92,10 +101,13 @@ def build_router(ctx: Runtime[Any], store: MarketDataStore) -> APIRouter:
                     [r[f].isoformat() if isinstance(r[f], datetime) else r[f] for f in BAR_FIELDS]
                 )
             headers = {"X-Next-Cursor": next_cursor} if next_cursor else {}
+            if unknown:
+                headers["X-Unknown-Symbols"] = ",".join(unknown)
             return Response(buf.getvalue(), media_type="text/csv", headers=headers)
         return {
             "bars": [{f: r[f] for f in BAR_FIELDS} for r in rows],
             "next_cursor": next_cursor,
+            "unknown_symbols": unknown,
         }
 
     @router.get("/stats")

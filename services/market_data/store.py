@@ -313,6 +313,19 @@ class MarketDataStore:
         )
         return [dict(r) for r in rows]
 
+    async def known_symbols(
+        self, conn: asyncpg.Connection, symbols: Sequence[str], interval: str
+    ) -> set[str]:
+        """Which of `symbols` have at least one closed bar of `interval` (one index probe each)."""
+        rows = await conn.fetch(
+            """SELECT s.symbol FROM unnest($1::text[]) AS s(symbol)
+               WHERE EXISTS (SELECT 1 FROM bars b
+                             WHERE b.symbol = s.symbol AND b.interval = $2 AND b.closed)""",
+            list(symbols),
+            interval,
+        )
+        return {str(r["symbol"]) for r in rows}
+
     async def bars(
         self,
         conn: asyncpg.Connection,

@@ -1,9 +1,11 @@
-"""``titan pairs screen PRICES.csv [--window N] [--autolag aic|bic|t-stat|none] [--maxlag K] --json``
+"""``titan pairs screen PRICES.csv [--prices log|raw] [--window N] [--autolag ...] [--maxlag K] --json``
 
 Reads a wide price file (.csv or .csv.gz; first column the date, then one column per symbol),
 screens every pair with the Engle-Granger engine and prints one JSON object per pair and line
 (sorted by p-value). Non-finite numbers (e.g. an infinite half-life) are printed as null.
-Rows with a missing price in any column are dropped (reported on stderr).
+Rows with a missing price in any column are dropped (reported on stderr). Pairs are tested on
+log prices by default (`--prices raw` tests the prices themselves); which one was used is
+printed on stderr, since the hedge ratios of the two are not comparable.
 """
 
 from __future__ import annotations
@@ -47,6 +49,13 @@ class _ArgumentParser(argparse.ArgumentParser):
 def _parser() -> _ArgumentParser:
     p = _ArgumentParser(prog="titan pairs screen", description="Engle-Granger pairs screen")
     p.add_argument("prices", help="wide CSV (.csv or .csv.gz): date column, then one per symbol")
+    p.add_argument(
+        "--prices",
+        dest="price_scale",
+        choices=("log", "raw"),
+        default="log",
+        help="test log prices (default) or the raw prices",
+    )
     p.add_argument("--window", type=int, default=None, help="use only the last N bars")
     p.add_argument("--autolag", choices=("aic", "bic", "t-stat", "none"), default="aic")
     p.add_argument("--maxlag", type=int, default=None, help="ADF max lag (default statsmodels')")
@@ -54,7 +63,7 @@ def _parser() -> _ArgumentParser:
     return p
 
 
-def load_wide_prices(path: Path) -> tuple[np.ndarray, list[str]]:
+def load_wide_prices(path: Path, *, log_prices: bool = True) -> tuple[np.ndarray, list[str]]:
     """Price matrix (T, N) and symbol names of a wide CSV; raises ScreenInputError."""
     if not path.is_file():
         raise ScreenInputError(f"price file not found: {path}")
@@ -77,8 +86,12 @@ def load_wide_prices(path: Path) -> tuple[np.ndarray, list[str]]:
             f"{path}: {len(complete)} complete rows, at least {MIN_ROWS} are needed"
         )
     values = complete.to_numpy(dtype=np.float64)
-    if np.any(values <= 0.0):
-        raise ScreenInputError(f"{path}: prices must be strictly positive (log prices are used)")
+    if log_prices and np.any(values <= 0.0):
+        raise ScreenInputError(
+            f"{path}: prices must be strictly positive for --prices log (use --prices raw)"
+        )
+    if not np.all(np.isfinite(values)):
+        raise ScreenInputError(f"{path}: prices must be finite numbers")
     return values, [str(c) for c in complete.columns]
 
 
@@ -109,11 +122,15 @@ def run_screen(argv: list[str], out: TextIO | None = None) -> int:
             raise ScreenInputError(f"--window must be >= {MIN_ROWS}, got {args.window}")
         if args.maxlag is not None and args.maxlag < 0:
             raise ScreenInputError(f"--maxlag must be >= 0, got {args.maxlag}")
-        prices, symbols = load_wide_prices(Path(args.prices))
+        log_prices = args.price_scale == "log"
+        prices, symbols = load_wide_prices(Path(args.prices), log_prices=log_prices)
         if args.window is not None and args.window > prices.shape[0]:
             raise ScreenInputError(f"--window {args.window} exceeds the {prices.shape[0]} rows")
         autolag: Autolag = None if args.autolag == "none" else args.autolag
-        results = screen_universe(prices, symbols, args.window, autolag, args.maxlag)
+        results = screen_universe(
+            prices, symbols, args.window, autolag, args.maxlag, log_prices=log_prices
+        )
+        print(f"screened {len(symbols)} symbols on {args.price_scale} prices", file=sys.stderr)
     except (ScreenInputError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -87,3 +87,35 @@ def test_bad_files_exit_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
     assert run_screen([]) == 2
     assert "required" in capsys.readouterr().err
+
+
+def test_prices_log_by_default_raw_on_request_and_said_which(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prices = random_universe(3, 250, 4)
+    csv = _write_wide(tmp_path / "p.csv", prices, ["A", "B", "C", "D"])
+    screened: dict[str, list[dict[str, float]]] = {}
+    for mode in ("log", "raw"):
+        out = io.StringIO()
+        argv = [str(csv), "--json", "--autolag", "none", "--maxlag", "1"]
+        assert run_screen([*argv, "--prices", mode] if mode == "raw" else argv, out) == 0
+        assert f"on {mode} prices" in capsys.readouterr().err
+        screened[mode] = [json.loads(line) for line in out.getvalue().splitlines()]
+    # Each screen regresses a on b over its own scale: the raw screen's hedge ratio is the
+    # OLS slope of the price columns themselves, the log screen's that of their logs.
+    columns = {"A": 0, "B": 1, "C": 2, "D": 3}
+    for mode, transform in (("raw", np.asarray), ("log", np.log)):
+        for row in screened[mode]:
+            a = transform(prices[:, columns[row["a"]]])
+            b = transform(prices[:, columns[row["b"]]])
+            assert row["hedge_ratio"] == pytest.approx(float(np.polyfit(b, a, 1)[0]), rel=1e-9)
+
+
+def test_raw_prices_accept_non_positive_values_log_prices_refuse_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prices = random_universe(4, 100, 4) - 1000.0  # negative spreads are valid raw series
+    csv = _write_wide(tmp_path / "neg.csv", prices, ["A", "B", "C", "D"])
+    assert run_screen([str(csv), "--json"]) == 2
+    assert "--prices raw" in capsys.readouterr().err
+    assert run_screen([str(csv), "--json", "--prices", "raw"], io.StringIO()) == 0
