@@ -116,7 +116,32 @@ def _fit(args: argparse.Namespace) -> dict[str, Any]:
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     probabilities = OnlineHamiltonFilter(model).run(values)
-    return _payload(model, probabilities, offset, dates, settings)
+    payload = _payload(model, probabilities, offset, dates, settings)
+    payload["warnings"] = fit_warnings(model, args.switching_variance)
+    return payload
+
+
+# Rows of the transition matrix closer than this: the next regime does not depend on the
+# current one, so "regimes" are a mixture drawn afresh every bar, not states that persist.
+PERSISTENCE_TOLERANCE = 0.05
+
+
+def fit_warnings(model: FittedRegimeModel, switching_variance: bool) -> list[str]:
+    """What makes a converged fit useless as a regime model, said in words."""
+    transition = model.transition_matrix
+    spread = float(np.max(np.ptp(transition, axis=0)))
+    if spread >= PERSISTENCE_TOLERANCE:
+        return []
+    rows = ", ".join(f"p[{i}->0]={transition[i, 0]:.4f}" for i in range(model.k_regimes))
+    advice = (
+        "returns usually switch in variance, not in mean: try --switching-variance"
+        if not switching_variance
+        else "try another --k-regimes or --order, or fit a different column"
+    )
+    return [
+        f"degenerate fit: the transition rows are equal ({rows}), so regimes do not "
+        f"persist from one bar to the next and no shift can be detected; {advice}"
+    ]
 
 
 def _payload(
@@ -177,6 +202,8 @@ def run_fit(argv: list[str]) -> int:
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    for warning in payload["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         if not all(math.isfinite(v) for v in payload["params"].values()):
             print("error: fit produced non-finite parameters", file=sys.stderr)

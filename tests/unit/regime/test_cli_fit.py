@@ -164,3 +164,20 @@ def test_missing_file_and_missing_column_argument(capsys: pytest.CaptureFixture[
     assert "file not found: /nonexistent/prices.csv" in capsys.readouterr().err
     assert run_fit(["prices.csv"]) == 2
     assert "the following arguments are required: --column" in capsys.readouterr().err
+
+
+def test_degenerate_default_fit_on_sp500_returns_warns_and_suggests_switching_variance(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    index = str(data_file(SP500_INDEX))
+    default = [index, "--column", "SP500", "--returns", "--json"]
+    assert run_fit(default) == 0
+    captured = capsys.readouterr()
+    payload = json.loads(captured.out)
+    assert payload["shifts"] == []
+    assert len(payload["warnings"]) == 1 and "--switching-variance" in payload["warnings"][0]
+    assert "warning: degenerate fit" in captured.err
+
+    assert run_fit([*default, "--switching-variance"]) == 0
+    switching = json.loads(capsys.readouterr().out)
+    assert switching["warnings"] == [] and len(switching["shifts"]) > 0
