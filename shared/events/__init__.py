@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from shared.events.backtest import BacktestCompleted, BacktestFailed, BacktestRequested
@@ -42,12 +44,40 @@ class DecodeError(ValueError):
     """A record that can never be processed: it goes to the dead-letter topic."""
 
 
+# JSON literals json.loads accepts and pydantic reads as floats, and exponents that overflow
+# a double to infinity (1e400): a record with either is never decoded. The byte scan is a
+# cheap pre-filter; the exact check runs only on a hit (a string may contain "NaN").
+_NON_FINITE_HINT = re.compile(rb"NaN|Infinity|[0-9.][eE][+]?0*[0-9]{3,}[,}\]\s]")
+
+
+def _reject_constant(name: str) -> float:
+    raise DecodeError(f"non-finite number {name} (JSON has no NaN or Infinity)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise DecodeError(f"number {text} does not fit a double")
+    return value
+
+
+def _check_finite(raw: bytes) -> None:
+    if _NON_FINITE_HINT.search(raw) is None:
+        return
+    try:
+        json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DecodeError(f"not JSON: {exc}") from exc
+
+
 def decode(raw: bytes, expected: tuple[str, ...] | None = None) -> Envelope[Any]:
     """Decode one record's value into a typed envelope, or raise DecodeError with the reason.
 
     A topic with one event type validates the bytes directly (pydantic's JSON parser, a few
     times faster than json.loads then validating the dict); whatever it refuses goes the
-    general way, which says precisely why it is refused."""
+    general way, which says precisely why it is refused. A record the models accept is
+    then checked for non-finite numbers (models with their own finiteness rules, Tick and
+    Bar, have refused it already with their own reason)."""
     if expected is not None and len(expected) == 1 and expected[0] in ENVELOPE_TYPES:
         try:
             envelope: Envelope[Any] = ENVELOPE_TYPES[expected[0]].model_validate_json(raw)
@@ -55,6 +85,7 @@ def decode(raw: bytes, expected: tuple[str, ...] | None = None) -> Envelope[Any]
             pass
         else:
             if envelope.event_type == expected[0]:
+                _check_finite(raw)
                 return envelope
     try:
         data = json.loads(raw)
@@ -69,9 +100,10 @@ def decode(raw: bytes, expected: tuple[str, ...] | None = None) -> Envelope[Any]
         raise DecodeError(f"event_type {event_type!r} does not belong on this topic")
     try:
         found: Envelope[Any] = ENVELOPE_TYPES[event_type].model_validate(data)
-        return found
     except ValueError as exc:
         raise DecodeError(f"invalid {event_type}: {_short(exc)}") from exc
+    _check_finite(raw)
+    return found
 
 
 def _short(exc: Exception) -> str:

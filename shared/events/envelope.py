@@ -13,6 +13,11 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+# Event times outside these bounds are poison: market data starts long after 1900, and a
+# time past 2100 is a unit or parsing error (milliseconds read as seconds), never a forecast.
+EARLIEST_EVENT_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_EVENT_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+
 TITAN_NAMESPACE = uuid.UUID("6f1c3a52-9c0e-4c0b-8f6e-2d7a1b9e4c11")
 
 
@@ -39,7 +44,11 @@ def ensure_utc(value: datetime) -> datetime:
 
 
 class Payload(BaseModel):
-    """Base of every event payload: frozen, unknown fields ignored (forward compatible)."""
+    """Base of every event payload: frozen, unknown fields ignored (forward compatible).
+
+    Producers write a number that is not finite as null (pydantic's serialisation); a
+    record whose JSON carries NaN, Infinity or a number too big for a double is refused when
+    decoded (`shared.events.decode`)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -73,6 +82,18 @@ class Envelope(BaseModel, Generic[P]):
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
         return ensure_utc(value)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _plausible_event_time(cls, value: datetime) -> datetime:
+        # Fixed bounds, not the wall clock: whether an event is accepted must not depend on
+        # when it is consumed (a replay next year decides exactly as today).
+        if not EARLIEST_EVENT_TIME <= value < LATEST_EVENT_TIME:
+            raise ValueError(
+                f"event time {value.isoformat()} is outside "
+                f"[{EARLIEST_EVENT_TIME.date()}, {LATEST_EVENT_TIME.date()})"
+            )
+        return value
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode("utf-8")

@@ -63,7 +63,7 @@ def param_set(event: ParametersPublished) -> ParamSet:
         exit_z=p.exit_z,
         stop_z=p.stop_z,
         lookback=p.lookback,
-        time_stop_half_lives=p.time_stop_half_lives,
+        time_stop_half_lives=math.inf if p.time_stop_half_lives is None else p.time_stop_half_lives,
         sizing=p.sizing,
         version=event.version,
     )
