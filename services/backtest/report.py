@@ -166,9 +166,11 @@ _STYLE = """body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-wid
 .threshold{stroke:#888;stroke-dasharray:4 3}.entry{fill:#1a9850}
 .exit{stroke:#d73027;stroke-width:2;fill:none}
 table{border-collapse:collapse;margin:8px 0 20px}
-td,th{border:1px solid #ccc;padding:3px 10px;text-align:right}
+td,th{border:1px solid #ccc;padding:3px 10px;text-align:right;white-space:nowrap}
+#monthly-returns td,#monthly-returns th{padding:2px 5px;font-size:12px}
 th[scope=row],td.text{text-align:left}td.pos{background:#e5f5e0}td.neg{background:#fde0dd}
 .band.out_of_sample,rect.out_of_sample{fill:#2c7fb8;fill-opacity:.15}
+.band.in_sample{fill:#999;fill-opacity:.12}
 rect.in_sample{fill:#bbb}.in_sample_text{fill:#999}.out_of_sample_text{fill:#2c7fb8}
 #splits rect.out_of_sample{fill-opacity:.8}"""
 

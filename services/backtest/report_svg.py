@@ -148,11 +148,13 @@ def line_chart(
             f"<title>{escape(name)}</title></path>"
         )
     if len(series) > 1:
-        for k, (name, _, colour) in enumerate(series):
-            lx = WIDTH - PAD_R - 160 * (len(series) - k)
+        # Right-aligned, laid out from the right edge by an estimate of each name's width.
+        lx = float(WIDTH - PAD_R)
+        for name, _, colour in reversed(series):
+            lx -= 6.2 * len(name) + 28
             body.append(
-                f'<rect x="{lx}" y="8" width="12" height="3" fill="{colour}"/>'
-                f'<text x="{lx + 16}" y="14" class="tick legend">{escape(name)}</text>'
+                f'<rect x="{lx:.0f}" y="8" width="12" height="3" fill="{colour}"/>'
+                f'<text x="{lx + 16:.0f}" y="14" class="tick legend">{escape(name)}</text>'
             )
     first = arrays[0]
     for i in entries:

@@ -95,14 +95,6 @@ def _pct(value: float | None) -> str:
     return f"{100.0 * value:.2f} %"
 
 
-def _num(value: Any) -> str:
-    if value is None:
-        return "open"
-    if isinstance(value, float):
-        return f"{value:,.2f}" if math.isfinite(value) else "n/a"
-    return escape(str(value))
-
-
 def _signed_cell(value: float, attrs: str = "") -> str:
     kind = "pos" if value > 0 else "neg" if value < 0 else "flat"
     return f'<td class="{kind}"{attrs}>{_pct(value)}</td>'
@@ -116,10 +108,22 @@ def setup_table(setup: Mapping[str, str]) -> str:
     return f'<table id="setup"><tbody>{rows}</tbody></table>'
 
 
+def _risk_label(key: str) -> str:
+    if key.startswith(("var_", "cvar_")):
+        kind, level = key.split("_")
+        return f"{kind.upper().replace('CVAR', 'CVaR').replace('VAR', 'VaR')} {level} % (one bar)"
+    return {
+        "alpha": "alpha (annualised)",
+        "beta": "beta to the benchmark",
+        "benchmark_total_return": "benchmark total return",
+        "benchmark_sharpe": "benchmark Sharpe",
+    }.get(key, key)
+
+
 def risk_table(stats: Mapping[str, float], t: TearsheetInput) -> str:
     pct_keys = {"alpha", "benchmark_total_return"} | {k for k in stats if "var_" in k}
     rows = "".join(
-        f'<tr><th scope="row">{escape(k)}</th><td data-metric="{escape(k)}">'
+        f'<tr><th scope="row">{escape(_risk_label(k))}</th><td data-metric="{escape(k)}">'
         f"{_pct(v) if k in pct_keys else (f'{v:.4g}' if math.isfinite(v) else 'n/a')}</td></tr>"
         for k, v in stats.items()
     )
@@ -195,7 +199,7 @@ def split_bands(splits: Sequence[Split], labels: Sequence[str] | None) -> list[B
     def span(a: int, b: int) -> str:
         return f"{labels[a]} to {labels[b - 1]}" if labels else f"bars {a} to {b - 1}"
 
-    return [
+    bands = [
         Band(
             s.test_start,
             s.test_end,
@@ -204,6 +208,11 @@ def split_bands(splits: Sequence[Split], labels: Sequence[str] | None) -> list[B
         )
         for s in splits
     ]
+    first_test = min((s.test_start for s in splits), default=0)
+    if first_test > 0:
+        # Bars only ever trained on: the book holds no out-of-sample return there.
+        bands.insert(0, Band(0, first_test, "in_sample", f"in-sample only {span(0, first_test)}"))
+    return bands
 
 
 def splits_section(splits: Sequence[Split], labels: Sequence[str], n_bars: int) -> str:
@@ -257,26 +266,33 @@ def splits_section(splits: Sequence[Split], labels: Sequence[str], n_bars: int) 
     return svg + table
 
 
-def trades_table(trades: Sequence[Mapping[str, Any]]) -> str:
-    shown = trades[:MAX_TRADE_ROWS]
+def _when(value: Any) -> str:
+    """An ISO time as its date when it is a daily bar's midnight; None: still open."""
+    if value is None:
+        return "open"
+    text = str(value)
+    return text[:10] if text[10:19] in ("", "T00:00:00") else text
+
+
+def trades_table(trades: Sequence[Mapping[str, Any]], note: str = "") -> str:
+    """One row per round trip; PnL (costs and borrow included) and costs as % of capital."""
     rows = []
-    for t in shown:
-        legs = ", ".join(f"{leg['symbol']} {leg['shares']:+,.0f}" for leg in t.get("legs", ()))
+    for t in trades[:MAX_TRADE_ROWS]:
+        legs = ", ".join(f"{leg['symbol']} {leg['shares']:+.4g}" for leg in t.get("legs", ()))
+        direction = {1: "long spread", -1: "short spread"}.get(t.get("direction", 0), "")
         rows.append(
-            f'<tr class="trade"><td>{_num(t.get("entry_time"))}</td>'
-            f"<td>{_num(t.get('exit_time'))}</td><td>{_num(t.get('direction'))}</td>"
-            f"<td>{_num(t.get('reason'))}</td><td class='text'>{escape(legs)}</td>"
-            f"<td>{_num(t.get('pnl'))}</td><td>{_num(t.get('costs'))}</td></tr>"
+            f'<tr class="trade"><td>{escape(_when(t.get("entry_time")))}</td>'
+            f"<td>{escape(_when(t.get('exit_time')))}</td><td>{direction}</td>"
+            f"<td>{escape(str(t.get('reason', '')))}</td><td class='text'>{escape(legs)}</td>"
+            f"<td>{_pct(t.get('pnl'))}</td><td>{_pct(t.get('costs'))}</td></tr>"
         )
-    more = (
-        f"<p>First {MAX_TRADE_ROWS} of {len(trades)} trades.</p>"
-        if len(trades) > MAX_TRADE_ROWS
-        else ""
-    )
+    more = f" First {MAX_TRADE_ROWS} shown." if len(trades) > MAX_TRADE_ROWS else ""
+    summary = " ".join(x for x in (f"{len(trades)} trades.{more}", note) if x)
     return (
-        f'<p>{len(trades)} trades.</p>{more}<table id="trades"><thead><tr><th>entry</th>'
-        "<th>exit</th><th>direction</th><th>reason</th><th>legs (shares)</th><th>PnL</th>"
-        f"<th>costs</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f'<p>{escape(summary)}</p><table id="trades"><thead><tr>'
+        "<th>entry</th><th>exit</th><th>direction</th><th>reason</th><th>legs (shares)</th>"
+        "<th>PnL (% of capital)</th><th>costs</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -301,5 +317,11 @@ def tearsheet_sections(
     sections.append((f"Top drawdowns{tag}", drawdown_table(sample, sample_labels, t.top_drawdowns)))
     if t.splits and n:
         sections.append(("Walk-forward splits", splits_section(t.splits, names, n)))
-    sections.append(("Trades", trades_table(t.trades)))
+    note = (
+        "The chosen (latest) parameters run over the whole range: trades before the first "
+        "test window are in-sample."
+        if t.splits
+        else ""
+    )
+    sections.append(("Trades", trades_table(t.trades, note)))
     return sections
