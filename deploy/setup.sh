@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything TITAN needs on a fresh Debian machine (idempotent; as root or with sudo):
 # PostgreSQL, Java 17+, Maven, Node.js (only what is missing), the Python package with its
-# dev tools, the Kafka jars (Maven) and the PGlite packages (npm). Prints step timings.
+# dev tools, the Kafka jars (Maven), the PGlite packages and the Swagger UI / ReDoc assets
+# (npm). Prints step timings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,4 +44,12 @@ done_step
 
 step "kafka jars and pglite packages"
 python -m titan infra fetch
+done_step
+
+step "api docs assets (swagger-ui-dist, redoc)"
+# Served by every service at /docs and /redoc (shared/runtime/api_docs.py): no CDN.
+if [ ! -f deploy/api-docs/node_modules/swagger-ui-dist/swagger-ui-bundle.js ] \
+  || [ ! -f deploy/api-docs/node_modules/redoc/bundles/redoc.standalone.js ]; then
+  (cd deploy/api-docs && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+fi
 done_step

@@ -17,16 +17,18 @@ import numpy as np
 import numpy.typing as npt
 
 from services.backtest.metrics import drawdown_matrix
+from services.backtest.report_svg import (
+    PAD_L,
+    PAD_T,
+    WIDTH,
+    colour_scale,
+    line_chart,
+)
+from services.backtest.report_svg import format_metric as format_metric  # the CLI's import
+from services.backtest.report_tearsheet import TearsheetInput, split_bands, tearsheet_sections
 from services.backtest.walkforward.version import combo_params
 
 FloatArray = npt.NDArray[np.float64]
-
-WIDTH, HEIGHT, PAD_L, PAD_R, PAD_T, PAD_B = 900, 240, 70, 20, 28, 36
-PERCENT_METRICS = frozenset(
-    {"total_return", "cagr", "annual_volatility", "max_drawdown", "win_rate", "exposure"}
-)
-# Viridis anchor colours: perceptually ordered, readable for colour-blind viewers.
-_VIRIDIS = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class ReportInput:
     heatmap: Heatmap | None = None
     bar_labels: Sequence[str] | None = None
     z_thresholds: Sequence[float] = field(default_factory=tuple)
+    tearsheet: TearsheetInput | None = None
 
 
 def objective_surface(
@@ -87,134 +90,6 @@ def objective_surface(
     return Heatmap(grid, x_param, y_param, xs, ys, objective)
 
 
-def format_metric(name: str, value: float) -> str:
-    if math.isnan(value):
-        return "n/a"
-    if math.isinf(value):
-        return "∞" if value > 0 else "−∞"
-    if name in PERCENT_METRICS:
-        return f"{100.0 * value:.2f} %"
-    if float(value).is_integer() and abs(value) < 1e9:
-        return f"{int(value):d}"
-    return f"{value:.4g}"
-
-
-def _colour(t: float) -> str:
-    t = min(max(t, 0.0), 1.0) * (len(_VIRIDIS) - 1)
-    i = min(int(t), len(_VIRIDIS) - 2)
-    a, b = _VIRIDIS[i], _VIRIDIS[i + 1]
-    r, g, bl = (round(a[k] + (b[k] - a[k]) * (t - i)) for k in range(3))
-    return f"#{r:02x}{g:02x}{bl:02x}"
-
-
-def _y_range(arrays: Sequence[FloatArray], extra: Sequence[float] = ()) -> tuple[float, float]:
-    finite = [a[np.isfinite(a)] for a in arrays]
-    pool = np.concatenate([*finite, np.asarray(extra, dtype=np.float64)])
-    if pool.size == 0:
-        return 0.0, 1.0
-    low, high = float(pool.min()), float(pool.max())
-    if high - low < 1e-12:
-        low, high = low - 0.5, high + 0.5
-    margin = 0.05 * (high - low)
-    return low - margin, high + margin
-
-
-class _Plot:
-    """Maps bar index / value to SVG coordinates for one chart."""
-
-    def __init__(self, n: int, low: float, high: float) -> None:
-        self.n, self.low, self.high = max(n, 2), low, high
-
-    def x(self, i: float) -> float:
-        return PAD_L + (WIDTH - PAD_L - PAD_R) * i / (self.n - 1)
-
-    def y(self, v: float) -> float:
-        return PAD_T + (HEIGHT - PAD_T - PAD_B) * (self.high - v) / (self.high - self.low)
-
-    def path(self, values: FloatArray) -> str:
-        parts: list[str] = []
-        pen_down = False
-        for i, v in enumerate(values):
-            if not math.isfinite(v):
-                pen_down = False
-                continue
-            parts.append(f"{'L' if pen_down else 'M'}{self.x(i):.1f},{self.y(v):.1f}")
-            pen_down = True
-        return "".join(parts)
-
-
-def _axes(plot: _Plot, title: str, labels: Sequence[str] | None, pct: bool) -> list[str]:
-    out = [
-        f'<text x="{PAD_L}" y="18" class="title">{escape(title)}</text>',
-        f'<rect x="{PAD_L}" y="{PAD_T}" width="{WIDTH - PAD_L - PAD_R}" '
-        f'height="{HEIGHT - PAD_T - PAD_B}" class="frame"/>',
-    ]
-    for k in range(5):
-        v = plot.low + (plot.high - plot.low) * k / 4
-        text = f"{100 * v:.1f} %" if pct else f"{v:.3g}"
-        out.append(
-            f'<text x="{PAD_L - 6}" y="{plot.y(v) + 4:.1f}" class="tick" text-anchor="end">'
-            f"{escape(text)}</text>"
-        )
-    for k in range(5):
-        i = round((plot.n - 1) * k / 4)
-        text = labels[i] if labels is not None and i < len(labels) else str(i)
-        out.append(
-            f'<text x="{plot.x(i):.1f}" y="{HEIGHT - 12}" class="tick" text-anchor="middle">'
-            f"{escape(text)}</text>"
-        )
-    return out
-
-
-def line_chart(
-    chart_id: str,
-    title: str,
-    series: Sequence[tuple[str, FloatArray, str]],
-    *,
-    labels: Sequence[str] | None = None,
-    entries: Sequence[int] = (),
-    exits: Sequence[int] = (),
-    hlines: Sequence[float] = (),
-    pct: bool = False,
-) -> str:
-    """An SVG line chart; entries are green up-triangles, exits red crosses on series 0."""
-    arrays = [np.asarray(s[1], dtype=np.float64) for s in series]
-    low, high = _y_range(arrays, hlines)
-    plot = _Plot(len(arrays[0]), low, high)
-    body = _axes(plot, title, labels, pct)
-    for level in hlines:
-        body.append(
-            f'<line x1="{PAD_L}" x2="{WIDTH - PAD_R}" y1="{plot.y(level):.1f}" '
-            f'y2="{plot.y(level):.1f}" class="threshold"/>'
-        )
-    for (name, _, colour), values in zip(series, arrays, strict=True):
-        body.append(
-            f'<path d="{plot.path(values)}" stroke="{colour}" class="series">'
-            f"<title>{escape(name)}</title></path>"
-        )
-    first = arrays[0]
-    for i in entries:
-        if 0 <= i < len(first) and math.isfinite(first[i]):
-            x, y = plot.x(i), plot.y(first[i])
-            body.append(
-                f'<path class="entry" d="M{x:.1f},{y - 6:.1f}L{x - 5:.1f},{y + 4:.1f}'
-                f'L{x + 5:.1f},{y + 4:.1f}Z"><title>entry, bar {i}</title></path>'
-            )
-    for i in exits:
-        if 0 <= i < len(first) and math.isfinite(first[i]):
-            x, y = plot.x(i), plot.y(first[i])
-            body.append(
-                f'<path class="exit" d="M{x - 4:.1f},{y - 4:.1f}L{x + 4:.1f},{y + 4:.1f}'
-                f'M{x - 4:.1f},{y + 4:.1f}L{x + 4:.1f},{y - 4:.1f}">'
-                f"<title>exit, bar {i}</title></path>"
-            )
-    return (
-        f'<svg id="{chart_id}" class="chart" xmlns="http://www.w3.org/2000/svg" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
-        f'aria-label="{escape(title)}">' + "".join(body) + "</svg>"
-    )
-
-
 def heatmap_chart(heatmap: Heatmap) -> str:
     """Cells coloured by objective value (NaN grey), each labelled with its value."""
     rows, cols = heatmap.values.shape
@@ -234,7 +109,7 @@ def heatmap_chart(heatmap: Heatmap) -> str:
         )
         for c in range(cols):
             v = float(heatmap.values[r, c])
-            fill = _colour((v - low) / span) if math.isfinite(v) else "#d0d0d0"
+            fill = colour_scale((v - low) / span) if math.isfinite(v) else "#d0d0d0"
             ink = "#000" if not math.isfinite(v) or (v - low) / span > 0.6 else "#fff"
             x = PAD_L + c * cell_w
             body.append(
@@ -290,8 +165,33 @@ _STYLE = """body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-wid
 .tick{font-size:11px;fill:#555}.value{font-size:11px}
 .threshold{stroke:#888;stroke-dasharray:4 3}.entry{fill:#1a9850}
 .exit{stroke:#d73027;stroke-width:2;fill:none}
-table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 10px;text-align:right}
-th[scope=row]{text-align:left}"""
+table{border-collapse:collapse;margin:8px 0 20px}
+td,th{border:1px solid #ccc;padding:3px 10px;text-align:right;white-space:nowrap}
+#monthly-returns td,#monthly-returns th{padding:2px 5px;font-size:12px}
+th[scope=row],td.text{text-align:left}td.pos{background:#e5f5e0}td.neg{background:#fde0dd}
+.band.out_of_sample,rect.out_of_sample{fill:#2c7fb8;fill-opacity:.15}
+.band.in_sample{fill:#999;fill-opacity:.12}
+rect.in_sample{fill:#bbb}.in_sample_text{fill:#999}.out_of_sample_text{fill:#2c7fb8}
+#splits rect.out_of_sample{fill-opacity:.8}"""
+
+
+def _equity_chart(
+    returns: FloatArray, labels: Sequence[str] | None, tearsheet: TearsheetInput | None
+) -> str:
+    """Equity with the benchmark's beside it and the out-of-sample windows shaded."""
+    series = [("strategy", _equity(returns), "#2c7fb8")]
+    bands = []
+    if tearsheet is not None:
+        if tearsheet.benchmark is not None:
+            series.append((tearsheet.benchmark_name, _equity(tearsheet.benchmark), "#999999"))
+        bands = split_bands(tearsheet.splits, labels)
+    title = "Equity (start = 1)" + ("; shaded: out-of-sample test windows" if bands else "")
+    return line_chart("equity", title, series, labels=labels, bands=bands)
+
+
+def _equity(returns: FloatArray) -> FloatArray:
+    out: FloatArray = np.cumprod(1.0 + np.nan_to_num(returns, nan=0.0)).astype(np.float64)
+    return out
 
 
 def render_report(data: ReportInput) -> str:
@@ -306,17 +206,11 @@ def render_report(data: ReportInput) -> str:
         )
     if data.bar_labels is not None and len(data.bar_labels) != returns.size:
         raise ValueError(f"{len(data.bar_labels)} bar labels for {returns.size} bars")
-    equity = np.cumprod(1.0 + np.nan_to_num(returns, nan=0.0)).astype(np.float64)
     drawdown = drawdown_matrix(returns[:, None])[1:, 0]
     labels = data.bar_labels
     thresholds = sorted({*data.z_thresholds, *(-t for t in data.z_thresholds)})
     sections = [
-        (
-            "Equity",
-            line_chart(
-                "equity", "Equity (start = 1)", [("equity", equity, "#2c7fb8")], labels=labels
-            ),
-        ),
+        ("Equity", _equity_chart(returns, labels, data.tearsheet)),
         (
             "Drawdown",
             line_chart(
@@ -353,10 +247,13 @@ def render_report(data: ReportInput) -> str:
     ]
     if data.heatmap is not None:
         sections.append(("Objective heatmap", heatmap_chart(data.heatmap)))
+    sections.append(("Metrics", metrics_table(data.metrics)))
+    if data.tearsheet is not None:
+        setup, *rest = tearsheet_sections(returns, labels, data.tearsheet)
+        sections = [setup, *sections, *rest]
     body = "".join(f"<section><h2>{escape(h)}</h2>{svg}</section>" for h, svg in sections)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(data.title)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>{escape(data.title)}</h1>{body}"
-        f"<section><h2>Metrics</h2>{metrics_table(data.metrics)}</section></body></html>"
+        f"<h1>{escape(data.title)}</h1>{body}</body></html>"
     )

@@ -30,7 +30,9 @@ def definition() -> ServiceDefinition[PairsSettings, PairsApp]:
         name="pairs",
         settings=PairsSettings,
         build_app=lambda rt: PairsApp(
-            rt.settings.pipeline_config(), workers_for(rt.settings.pairs_screen_workers)
+            rt.settings.pipeline_config(),
+            workers_for(rt.settings.pairs_screen_workers),
+            rt.metrics.registry,
         ),
         routes=routes,
         migrations=[("pairs", Path(__file__).parent / "migrations")],

@@ -15,9 +15,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from services.pairs.domain.pipeline import Effects, OutEvent, Pipeline, PipelineConfig
 from services.pairs.domain.screening import ScreenFn, in_process_screen
 from services.pairs.domain.universe import BarClose
+from services.pairs.metrics import PairsMetrics
 from services.pairs.screen_pool import ScreenPool
 from services.pairs.store import PairsStore, PgPairsStore, ScreenRequest
 from shared.clock import Clock
@@ -30,11 +33,17 @@ Emit = Callable[[str, Envelope[Any]], None]
 
 
 class PairsApp:
-    def __init__(self, config: PipelineConfig, screen_workers: int = 0) -> None:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        screen_workers: int = 0,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
         self.config = config
+        self.metrics = PairsMetrics(registry)
         # Screens sharded over worker processes (screen_pool.py); 0 screens in-process.
         self.screen_pool = ScreenPool(screen_workers) if screen_workers > 0 else None
-        self.screen_fn: ScreenFn = self.screen_pool or in_process_screen
+        self.screen_fn: ScreenFn = self.metrics.timed(self.screen_pool or in_process_screen)
         self.pipeline = Pipeline(config, self.screen_fn)
         self.lock = asyncio.Lock()
         # Clock time of the last step: while batches flow they pick up screen requests, so
@@ -57,6 +66,7 @@ class PairsApp:
         pipe.restore(snap.pairs, snap.trackers)
         pipe.steps = snap.clock.steps
         self.pipeline = pipe
+        self.metrics.count_states(p.state for p in pipe.pairs.values())
 
     async def step(
         self,
@@ -90,6 +100,7 @@ class PairsApp:
         await store.apply(cfg.interval, fx)
         for ev in fx.events:
             emit(ev.topic, envelope_of(ev, producer, clock))
+        self.metrics.count_states(p.state for p in pipe.pairs.values())
         return fx
 
     def _advance(

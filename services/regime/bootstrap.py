@@ -28,7 +28,9 @@ def definition(
     return ServiceDefinition(
         name="regime",
         settings=RegimeSettings,
-        build_app=lambda rt: RegimeService(regime_store, rt.settings.regime_config()),
+        build_app=lambda rt: RegimeService(
+            regime_store, rt.settings.regime_config(), rt.metrics.registry
+        ),
         routes=lambda ctx: regime_routes(ctx.app),
         migrations=[("regime", Path(__file__).parent / "migrations")],
         api=lambda ctx: build_router(ctx, ctx.app.store),

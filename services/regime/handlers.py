@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from core.regime import ScopeStep, ScopeTracker, TrackerConfig
+from prometheus_client import CollectorRegistry
+
+from core.regime import Fitter, ScopeStep, ScopeTracker, TrackerConfig, fit_in_process
 from services.regime.domain import SpreadInput, UniverseClock
 from services.regime.fit_pool import FitPool
+from services.regime.metrics import RegimeMetrics
 from services.regime.store import (
     CloseRow,
     FitRow,
@@ -69,14 +72,22 @@ class _Effects:
 
 
 class RegimeService:
-    def __init__(self, store: RegimeStore, config: RegimeConfig) -> None:
+    def __init__(
+        self, store: RegimeStore, config: RegimeConfig, registry: CollectorRegistry | None = None
+    ) -> None:
         self.store = store
         self.fit_pool = FitPool(config.fit_workers) if config.fit_workers > 0 else None
+        self.metrics = RegimeMetrics(registry)
+        fit = self.fit_pool.fit if self.fit_pool is not None else fit_in_process
+        self.fitters = {kind: self.metrics.timed(fit, kind) for kind in ("market", "pair")}
         self.config = config
         self.clock = config.new_clock()
         self.trackers: dict[str, ScopeTracker] = {}
         self.spread_inputs: dict[str, SpreadInput] = {}
         self.latest: dict[str, TrackerRow] = {}
+
+    def _fitter(self, scope: str) -> Fitter:
+        return self.fitters["market" if scope == MARKET_SCOPE else "pair"]
 
     def _tracker_config(self, scope: str) -> TrackerConfig:
         return self.config.market if scope == MARKET_SCOPE else self.config.pair
@@ -95,11 +106,11 @@ class RegimeService:
             keep = cfg.refit.window_bars
             window_rows = loaded.windows.get(row.scope, [])[-keep:]
             self.trackers[row.scope] = ScopeTracker.restore(row.scope, cfg, row.state, window_rows)
-            if self.fit_pool is not None:
-                self.trackers[row.scope].fitter = self.fit_pool.fit
+            self.trackers[row.scope].fitter = self._fitter(row.scope)
             if row.spread_input is not None:
                 self.spread_inputs[row.scope] = SpreadInput.from_dict(row.spread_input)
             self.latest[row.scope] = row
+        self.metrics.scopes.set(len(self.trackers))
 
     async def handle_bars(self, items: list[Envelope[Bar]], ctx: BatchContext) -> None:
         """Bars released by event time (the route is aligned): each call holds every bar of
@@ -163,9 +174,9 @@ class RegimeService:
         tracker = self.trackers.get(scope)
         if tracker is None:
             tracker = ScopeTracker(scope, self._tracker_config(scope))
-            if self.fit_pool is not None:
-                tracker.fitter = self.fit_pool.fit
+            tracker.fitter = self._fitter(scope)
             self.trackers[scope] = tracker
+            self.metrics.scopes.set(len(self.trackers))
         return tracker
 
     def _observe(self, scope: str, bar_time: datetime, value: float, fx: _Effects) -> None:

@@ -231,8 +231,18 @@ class EventTime:
             await self._emit_output(conn, index, output, emitted)
         if current is not None and self.metrics is not None:
             self.metrics.input_watermark.set(min(current, END_OF_INPUT_US) / 1e6)
+        if advanced and self.metrics is not None:
+            self._report_topic_watermarks(self.metrics)
         if self.metrics is not None:
             self.metrics.pending_events.set(len(join.pending))
+
+    def _report_topic_watermarks(self, metrics: RuntimeMetrics) -> None:
+        """Each aligned input's own watermark: which input the others wait for."""
+        assigned = self.assignment()
+        for topic in sorted(self.join.gating_topics):
+            mark = self.join.input_watermark(assigned, (topic,))
+            if mark is not None:
+                metrics.topic_watermark(topic=topic).set(min(mark, END_OF_INPUT_US) / 1e6)
 
     def overdue(self) -> bool:
         """Whether a pending event has waited longer than the bounded wait allows (the

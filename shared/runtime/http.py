@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from shared.runtime.api_docs import mount_api_docs
 from shared.runtime.metrics import RuntimeMetrics
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,8 @@ def build_app(
     routers: list[APIRouter],
     version: str = "0.1.0",
 ) -> FastAPI:
-    app = FastAPI(title=f"TITAN {service}", version=version)
+    app = FastAPI(title=f"TITAN {service}", version=version, docs_url=None, redoc_url=None)
+    mount_api_docs(app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -71,6 +71,13 @@ class RuntimeMetrics:
             "Event time every aligned input has passed (epoch seconds; contract rule 7)",
             registry=self.registry,
         )
+        self.topic_watermark = Gauge(
+            "titan_input_topic_watermark_seconds",
+            "Event time one aligned input topic has passed on every assigned partition "
+            "(epoch seconds); time() minus it is the input's watermark lag",
+            ["topic"],
+            registry=self.registry,
+        ).labels
         self.pending_events = Gauge(
             "titan_pending_events",
             "Events of aligned inputs waiting for the input watermark",

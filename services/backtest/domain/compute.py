@@ -25,6 +25,8 @@ from services.backtest.engine.single import BacktestRun
 from services.backtest.engine.spreads import compute_spread_series, ols_hedge, rolling_ols_hedge
 from services.backtest.metrics import HIGHER_IS_BETTER, compute_metrics
 from services.backtest.report import ReportInput, objective_surface, render_report
+from services.backtest.report_setup import job_tearsheet
+from services.backtest.report_tearsheet import TearsheetInput
 from services.backtest.walkforward import (
     PublicationCriteria,
     decide_publication,
@@ -198,6 +200,7 @@ def _report(
     objective_values: FloatArray,
     grid: ParamGrid,
     objective: str,
+    tearsheet: TearsheetInput,
 ) -> str:
     spread, z = _spread_and_z(spec, a, b, run.params.lookback)
     actions = run.actions
@@ -218,6 +221,7 @@ def _report(
             heatmap=heatmap,
             bar_labels=[pd.Timestamp(t).strftime("%Y-%m-%d") for t in times],
             z_thresholds=(run.params.entry_z, run.params.exit_z),
+            tearsheet=tearsheet,
         )
     )
 
@@ -262,6 +266,8 @@ def _backtest(spec: JobSpec, frame: pd.DataFrame, report: Progress) -> JobResult
     run = run_single(a, b, times, params, costs, spec.fill, spec.hedge, symbols=(spec.a, spec.b))
     report(0.85)
     best_metrics = metrics.column(best)
+    trades = json_safe(_trades(run))
+    tearsheet = job_tearsheet(spec, a, b, times, _params_dict(grid, best), trades, len(grid))
     html = _report(
         spec,
         run,
@@ -273,6 +279,7 @@ def _backtest(spec: JobSpec, frame: pd.DataFrame, report: Progress) -> JobResult
         metrics.metric(objective),
         grid,
         objective,
+        tearsheet,
     )
     report(1.0)
     return JobResult(
@@ -283,7 +290,7 @@ def _backtest(spec: JobSpec, frame: pd.DataFrame, report: Progress) -> JobResult
         best_params=json_safe(_params_dict(grid, best)),
         n_combinations=len(grid),
         n_trades=len(run.trades),
-        trades=json_safe(_trades(run)),
+        trades=trades,
         equity=_equity_rows(times, run.returns),
         report_html=html,
         data_start=_iso(times[0]),
@@ -398,6 +405,10 @@ def _walk_forward(spec: JobSpec, frame: pd.DataFrame, report: Progress) -> JobRe
         for sel in s.selections:
             if np.isnan(surface[sel.combo]) or sel.objective_value > surface[sel.combo]:
                 surface[sel.combo] = sel.objective_value
+    trades = json_safe(_trades(run))
+    tearsheet = job_tearsheet(
+        spec, a, b, times, _params_dict(grid, latest), trades, len(grid), splits
+    )
     html = _report(
         spec,
         run,
@@ -412,6 +423,7 @@ def _walk_forward(spec: JobSpec, frame: pd.DataFrame, report: Progress) -> JobRe
         surface,
         grid,
         wf.objective,
+        tearsheet,
     )
     report(1.0)
     return JobResult(
@@ -422,7 +434,7 @@ def _walk_forward(spec: JobSpec, frame: pd.DataFrame, report: Progress) -> JobRe
         best_params=json_safe(_params_dict(grid, latest)),
         n_combinations=len(grid),
         n_trades=int(sum(s.oos_trades for s in wf_result.regimes.values())),
-        trades=json_safe(_trades(run)),
+        trades=trades,
         equity=_equity_rows(times, book),
         report_html=html,
         data_start=_iso(times[0]),
