@@ -10,7 +10,7 @@ from pathlib import Path
 from shared.infra import kafka as kafka_mod
 from shared.infra import pglite as pglite_mod
 from shared.infra import postgres as pg_mod
-from shared.infra.ports import free_port
+from shared.infra.ports import free_port, port_is_free
 from shared.infra.process import pid_alive
 from shared.infra.provision import provision
 from shared.infra.state import (
@@ -36,10 +36,17 @@ class UpOptions:
     create_topics: bool = True
 
 
-async def _up_kafka(home: Path, opts: UpOptions) -> KafkaState:
+def _previous_port(port: int | None) -> int | None:
+    # Clients and services already running hold this address: come back on it if it is free.
+    return port if port is not None and port_is_free(port) else None
+
+
+async def _up_kafka(home: Path, opts: UpOptions, previous: KafkaState | None) -> KafkaState:
     # Resolved first: a bad TITAN_TOPIC_PARTITIONS* fails before a broker is started.
     topics = resolved_topics() if opts.create_topics else ()
-    broker = kafka_mod.start_kafka(home / "kafka", port=opts.kafka_port)
+    port = opts.kafka_port or _previous_port(previous.port if previous else None)
+    controller = _previous_port(previous.controller_port if previous else None)
+    broker = kafka_mod.start_kafka(home / "kafka", port=port, controller_port=controller)
     try:
         await kafka_mod.wait_kafka_ready(broker)
         if topics:
@@ -60,8 +67,10 @@ async def _up_postgres(
     cluster = pg_mod.init_cluster(base, port, admin_pw)
     pid = pg_mod.start_cluster(cluster)
     try:
-        # Fresh role passwords at every `up`: a leaked state file from an old run is stale.
-        passwords = {s: pg_mod.new_password() for s in pg_mod.SERVICES}
+        # The same role passwords as before a stop or crash, so that services still running
+        # reconnect; new services get new ones (`down --purge` forgets them all).
+        known = previous.service_passwords if previous else {}
+        passwords = {s: known.get(s) or pg_mod.new_password() for s in pg_mod.SERVICES}
         timescale = await provision(
             cluster.admin_dsn(admin_pw, "postgres"), cluster.admin_dsn(admin_pw), pg_mod.DATABASE,
             passwords,
@@ -73,6 +82,28 @@ async def _up_postgres(
                          admin_pw, passwords, timescale)  # fmt: skip
 
 
+async def _adopt_running_postgres(infra: LocalInfra) -> None:
+    """A cluster already up: record its pid (a restart by hand changes it) and give the
+    services added since it was provisioned their roles and schemas."""
+    pg = infra.postgres
+    assert pg is not None
+    live = infra.postgres_pid() or 0
+    missing = [s for s in pg_mod.SERVICES if s not in pg.service_passwords]
+    if live == pg.pid and not missing:
+        return
+    pg.pid = live
+    if missing:
+        pg.service_passwords = {
+            s: pg.service_passwords.get(s) or pg_mod.new_password() for s in pg_mod.SERVICES
+        }
+        admin = infra.admin_dsn
+        assert admin is not None
+        cluster = pg_mod.PostgresCluster(Path(pg.base_dir), pg.port, Path(pg.bindir))
+        await provision(cluster.admin_dsn(pg.admin_password, "postgres"), admin, pg.database,
+                        pg.service_passwords)  # fmt: skip
+    save_state(infra)
+
+
 async def up(home: Path, opts: UpOptions) -> tuple[LocalInfra, list[str]]:
     """Start what is asked and not yet running; returns the state and what was started."""
     infra = load_local_infra(home) or LocalInfra(home=home)
@@ -81,13 +112,15 @@ async def up(home: Path, opts: UpOptions) -> tuple[LocalInfra, list[str]]:
     running = infra.running()
     try:
         if opts.kafka and not running["kafka"]:
-            infra.kafka = await _up_kafka(home, opts)
+            infra.kafka = await _up_kafka(home, opts, infra.kafka)
             started.append("kafka")
             save_state(infra)
         if opts.postgres and not running["postgres"]:
             infra.postgres = await _up_postgres(home, opts, infra.postgres)
             started.append("postgres")
             save_state(infra)
+        elif infra.postgres is not None:
+            await _adopt_running_postgres(infra)
         if opts.pglite and not running["pglite"]:
             server = await asyncio.to_thread(
                 pglite_mod.start_pglite, home / "pglite", data_dir=home / "pglite" / "data",
@@ -128,7 +161,10 @@ def down(home: Path, *, purge: bool = False) -> list[str]:
             shutil.rmtree(folder, ignore_errors=True)
         state_path(home).unlink(missing_ok=True)
         return stopped
-    infra.kafka = infra.pglite = None
+    # Ports, folders and passwords stay recorded: the next `up` restores the same addresses.
+    infra.pglite = None
+    if infra.kafka:
+        infra.kafka.pid = 0
     if infra.postgres:
         infra.postgres.pid = 0
     save_state(infra)

@@ -229,6 +229,13 @@ def start_cluster(cluster: PostgresCluster) -> int:
     return pid
 
 
+def pg_ctl(data_dir: Path, *action: str, bindir: Path | None = None) -> str:
+    """Run `pg_ctl -D data_dir ACTION...` as the server's account (operators and fault
+    tests restart or crash-stop a cluster with it)."""
+    argv = [str((bindir or find_pg_bindir()) / "pg_ctl"), "-D", str(data_dir), *action]
+    return _run(argv, _server_user(), f"pg_ctl {' '.join(action)}")
+
+
 def stop_cluster(data_dir: Path, bindir: Path | None = None) -> bool:
     """pg_ctl stop -m fast; True when a running server was stopped."""
     if not (data_dir / "postmaster.pid").exists():

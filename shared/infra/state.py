@@ -67,7 +67,8 @@ class LocalInfra:
 
     @property
     def kafka_bootstrap(self) -> str | None:
-        return self.kafka.bootstrap if self.kafka else None
+        # A broker stopped by `down` keeps its state (the next `up` reuses its ports).
+        return self.kafka.bootstrap if self.kafka and self.kafka.pid else None
 
     @property
     def admin_dsn(self) -> str | None:
@@ -95,9 +96,42 @@ class LocalInfra:
     def running(self) -> dict[str, bool]:
         return {
             "kafka": bool(self.kafka and pid_alive(self.kafka.pid)),
-            "postgres": bool(self.postgres and pid_alive(self.postgres.pid)),
+            "postgres": self.postgres_pid() is not None,
             "pglite": bool(self.pglite and pid_alive(self.pglite.pid)),
         }
+
+    def postgres_pid(self) -> int | None:
+        """The live postmaster's pid: the recorded one, or postmaster.pid's after a restart
+        by hand (`pg_ctl restart` gives a new pid on the same data directory and port)."""
+        pg = self.postgres
+        if pg is None:
+            return None
+        if pid_alive(pg.pid):
+            return pg.pid
+        try:
+            pid = int((Path(pg.base_dir) / "data" / "postmaster.pid").read_text().split("\n")[0])
+        except (OSError, ValueError):
+            return None
+        return pid if pid_alive(pid) else None
+
+    def conditions(self) -> dict[str, str]:
+        """running, stopped (by `titan infra down`), crashed (recorded as running, but not)
+        or absent, for each server."""
+        running = self.running()
+        recorded = {
+            "kafka": self.kafka.pid if self.kafka else None,
+            "postgres": self.postgres.pid if self.postgres else None,
+            "pglite": self.pglite.pid if self.pglite else None,
+        }
+        out: dict[str, str] = {}
+        for name, pid in recorded.items():
+            if running[name]:
+                out[name] = "running"
+            elif pid is None:
+                out[name] = "absent"
+            else:
+                out[name] = "stopped" if pid == 0 else "crashed"
+        return out
 
     def to_json(self) -> dict[str, Any]:
         def plain(obj: Any) -> Any:

@@ -94,28 +94,27 @@ def _print_status(*, json_out: bool) -> int:
             print(f"no local infrastructure ({state_path()} missing); run `titan infra up`")
         return 1
     running = infra.running()
+    conditions = infra.conditions()
     if json_out:
-        doc = infra.to_json() | {"running": running, "state_file": str(state_path(infra.home))}
+        doc = infra.to_json() | {
+            "running": running,
+            "conditions": conditions,
+            "state_file": str(state_path(infra.home)),
+        }
         print(json.dumps(doc, indent=2, sort_keys=True))
         return 0
     print(f"state: {state_path(infra.home)}")
     if infra.kafka:
         k = infra.kafka
-        print(
-            f"kafka     {_word(running['kafka'])}  {k.bootstrap}  (Kafka {k.version}, pid {k.pid})"
-        )
+        print(f"kafka     {conditions['kafka']}  {k.bootstrap}  (Kafka {k.version}, pid {k.pid})")
     if infra.postgres:
         p = infra.postgres
         ts = "timescaledb" if p.timescaledb else "no timescaledb"
-        print(f"postgres  {_word(running['postgres'])}  127.0.0.1:{p.port}/{p.database}  ({ts})")
+        print(f"postgres  {conditions['postgres']}  127.0.0.1:{p.port}/{p.database}  ({ts})")
         print("          DSNs with passwords: `titan infra status --json`")
     if infra.pglite:
-        print(f"pglite    {_word(running['pglite'])}  {infra.pglite_dsn}")
+        print(f"pglite    {conditions['pglite']}  {infra.pglite_dsn}")
     return 0 if any(running.values()) else 1
-
-
-def _word(up: bool) -> str:
-    return "running" if up else "stopped"
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
