@@ -33,7 +33,8 @@ class ExecutionApp:
 
         @asynccontextmanager
         async def open_store() -> AsyncIterator[ExecutionStore]:
-            async with rt.pool.acquire() as conn, conn.transaction():
+            # One short transaction per state change; never held across a broker call.
+            async with rt.transaction() as conn:
                 yield PostgresExecutionStore(conn)
 
         self.open_store = open_store
@@ -42,9 +43,14 @@ class ExecutionApp:
             lease_s=s.claim_lease_s,
             backoff_initial_s=s.execution_backoff_initial_s,
             backoff_max_s=s.execution_backoff_max_s,
+            max_order_age_s=s.execution_max_order_age_s,
         )
         self.desk = OrderDesk(
-            self.broker, open_store, ExecutionMetrics(rt.metrics.registry), desk_settings
+            self.broker,
+            open_store,
+            ExecutionMetrics(rt.metrics.registry),
+            desk_settings,
+            now=rt.clock.now,
         )
 
 

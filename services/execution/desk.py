@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter
 
@@ -32,6 +33,7 @@ from services.execution.domain import (
     Transient,
     reconcile,
     retry_delay,
+    stale_reason,
 )
 from services.execution.store import ClaimedOrder, ExecutionStore
 
@@ -73,12 +75,19 @@ class DeskSettings:
     lease_s: float
     backoff_initial_s: float
     backoff_max_s: float
+    max_order_age_s: float = 0.0  # 0: no limit
 
 
 class OrderDesk:
     def __init__(
-        self, broker: Broker, open_store: OpenStore, metrics: ExecutionMetrics, s: DeskSettings
+        self,
+        broker: Broker,
+        open_store: OpenStore,
+        metrics: ExecutionMetrics,
+        s: DeskSettings,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self.now = now
         self.broker = broker
         self.open_store = open_store
         self.metrics = metrics
@@ -105,12 +114,16 @@ class OrderDesk:
     async def place(self, claimed: ClaimedOrder) -> float | None:
         """One attempt for one order; returns a pause when the broker throttled us."""
         intent = claimed.intent
+        stale = stale_reason(intent.decided_at, self.now(), self.s.max_order_age_s)
         try:
             if claimed.attempts > 1:
                 existing = await self.broker.by_client_order_id(intent.client_order_id)
                 if existing is not None:
                     await self._placed(intent, existing, "recovered")
                     return None
+            if stale is not None:
+                await self._rejected(intent, stale)
+                return None
             outcome = await self.broker.submit(intent)
             if isinstance(outcome, AlreadyPlaced):
                 existing = await self.broker.by_client_order_id(intent.client_order_id)

@@ -180,6 +180,22 @@ def reconcile(record: OrderRecord, broker: BrokerOrder) -> OrderRecord:
     )
 
 
+def stale_reason(decided_at: datetime, now: datetime, max_age_s: float) -> str | None:
+    """Why an order is too old to send (None: it is not; max_age_s 0: no limit).
+
+    A market order decided days ago would trade at today's price on a decision about another
+    day's: a replay of old orders (a fresh database reading the topic from its start) must
+    not reach a broker account."""
+    if max_age_s <= 0:
+        return None
+    age = (now - decided_at).total_seconds()
+    if age <= max_age_s:
+        return None
+    return (
+        f"stale: decided at {decided_at.isoformat()}, {age:.0f}s before now (limit {max_age_s:g}s)"
+    )
+
+
 # -- classification of the broker's answers to a submission --------------------------------
 
 

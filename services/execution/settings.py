@@ -24,6 +24,9 @@ class ExecutionSettings(ServiceSettings):
     # still open at the broker.
     execution_poll_interval_s: float = Field(default=0.5, gt=0.0, le=60.0)
     execution_reconcile_interval_s: float = Field(default=2.0, gt=0.0, le=3600.0)
+    # Orders decided longer ago than this are not sent (rejected as stale); 0: no limit.
+    # Three days covers a weekend's gap between a Friday close decision and Monday's open.
+    execution_max_order_age_s: float = Field(default=3 * 86_400.0, ge=0.0)
     execution_batch_size: int = Field(default=20, ge=1, le=500)
     # First backoff after a 5xx or a timeout, doubled per failed attempt up to the cap.
     execution_backoff_initial_s: float = Field(default=0.5, gt=0.0, le=60.0)

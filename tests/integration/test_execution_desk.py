@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -34,6 +35,7 @@ SCRIPT = {
     "slow_s": 1.0,
 }
 T0 = datetime(2024, 1, 2, 21, tzinfo=UTC)
+NOW = T0 + timedelta(hours=1)
 SETTINGS = DeskSettings(batch_size=10, lease_s=2.0, backoff_initial_s=0.5, backoff_max_s=8.0)
 
 
@@ -52,9 +54,12 @@ async def broker(fake: tuple[FakeAlpacaProcess, str]) -> AsyncIterator[AlpacaBro
     await client.close()
 
 
-def desk_for(broker: AlpacaBroker) -> tuple[OrderDesk, InMemoryExecutionStore, CollectorRegistry]:
+def desk_for(
+    broker: AlpacaBroker, settings: DeskSettings = SETTINGS
+) -> tuple[OrderDesk, InMemoryExecutionStore, CollectorRegistry]:
     store, registry = InMemoryExecutionStore(), CollectorRegistry()
-    return OrderDesk(broker, store.open, ExecutionMetrics(registry), SETTINGS), store, registry
+    desk = OrderDesk(broker, store.open, ExecutionMetrics(registry), settings, now=lambda: NOW)
+    return desk, store, registry
 
 
 def intent(order_id: str, symbol: str, minutes: int = 0) -> OrderIntent:
@@ -152,3 +157,20 @@ async def test_reconciliation_follows_a_partial_fill_to_the_fill(broker: AlpacaB
     reconciled = Counter({s: counted(registry, "titan_execution_reconciled_total", state=s)
                           for s in ("open", "filled")})  # fmt: skip
     assert reconciled == Counter({"open": 1.0, "filled": 1.0})
+
+
+async def test_a_stale_order_is_not_sent_unless_an_earlier_attempt_placed_it(
+    broker: AlpacaBroker, fake: tuple[FakeAlpacaProcess, str]
+) -> None:
+    desk, store, registry = desk_for(broker, replace(SETTINGS, max_order_age_s=600.0))
+    await store.record_intents([intent("d-old", "AAA", -30), intent("d-old-placed", "AAA", -30)])
+    # An attempt placed this one and died before recording it; it is found, not dropped.
+    assert isinstance(await broker.submit(intent("d-old-placed", "AAA", -30)), Placed)
+    store.rows["d-old-placed"].attempts = 1
+    await desk.place_due()
+    old = store.rows["d-old"].record
+    assert old.state == "rejected" and (old.reason or "").startswith("stale: decided at")
+    assert posts(fake[0], "d-old") == 0
+    assert store.rows["d-old-placed"].record.state in ("open", "filled")
+    assert posts(fake[0], "d-old-placed") == 1
+    assert counted(registry, "titan_execution_placements_total", how="recovered") == 1

@@ -134,6 +134,7 @@ async def test_killed_mid_stream_places_every_order_exactly_once(
         "TITAN_EXECUTION_BATCH_SIZE": "3",
         "TITAN_EXECUTION_BACKOFF_INITIAL_S": "0.2",
         "TITAN_EXECUTION_BACKOFF_MAX_S": "2",
+        "TITAN_EXECUTION_MAX_ORDER_AGE_S": "0",  # the stream's orders are from 2024
     }
     events = order_events()
     orders = {e.payload.order_id: e.payload for e in events[:-2]}

@@ -3,7 +3,7 @@ broker answers, backoff and reconciliation transitions."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -25,6 +25,7 @@ from services.execution.domain import (
     order_request,
     reconcile,
     retry_delay,
+    stale_reason,
     state_of,
 )
 from shared.events import OrderPlanned
@@ -206,3 +207,11 @@ def test_an_order_of_another_client_order_id_is_refused() -> None:
 def test_a_malformed_broker_order_is_a_value_error(body: object) -> None:
     with pytest.raises(ValueError):
         BrokerOrder.from_json(body)
+
+
+def test_orders_older_than_the_limit_are_stale_and_zero_means_no_limit() -> None:
+    now = DECIDED + timedelta(hours=2)
+    assert stale_reason(DECIDED, now, 7200.0) is None
+    reason = stale_reason(DECIDED, now, 3600.0)
+    assert reason == ("stale: decided at 2024-03-01T21:00:00+00:00, 7200s before now (limit 3600s)")
+    assert stale_reason(DECIDED - timedelta(days=9000), now, 0.0) is None
