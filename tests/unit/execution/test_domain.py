@@ -215,3 +215,12 @@ def test_orders_older_than_the_limit_are_stale_and_zero_means_no_limit() -> None
     reason = stale_reason(DECIDED, now, 3600.0)
     assert reason == ("stale: decided at 2024-03-01T21:00:00+00:00, 7200s before now (limit 3600s)")
     assert stale_reason(DECIDED - timedelta(days=9000), now, 0.0) is None
+
+
+def test_a_day_order_that_expires_partly_filled_keeps_what_filled() -> None:
+    partial = OrderRecord("o-1", client_order_id("o-1"), "open", "b-1", "partially_filled", 4.0,
+                          100.0)  # fmt: skip
+    expired = reconcile(partial, BrokerOrder.from_json(broker_json(
+        status="expired", filled_qty="4", filled_avg_price="100")))  # fmt: skip
+    assert (expired.state, expired.broker_status, expired.filled_qty) == ("expired", "expired", 4.0)
+    assert expired.filled_avg_price == 100.0 and expired.reason is None
