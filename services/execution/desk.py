@@ -28,6 +28,7 @@ from services.execution.domain import (
     OrderIntent,
     OrderRecord,
     Placed,
+    ReconcileError,
     Rejected,
     Throttled,
     Transient,
@@ -183,7 +184,12 @@ class OrderDesk:
                 log.warning("broker has no order %s (order %s)", record.broker_order_id,
                             record.order_id)  # fmt: skip
                 continue
-            updated = reconcile(record, order)
+            try:
+                updated = reconcile(record, order)
+            except ReconcileError as exc:
+                # Someone else's order under our id: a person must look; the others go on.
+                log.error("reconciling %s: %s", record.order_id, exc)
+                continue
             async with self.open_store() as store:
                 await store.record_reconciled(updated)
             if (updated.state, updated.filled_qty) != (record.state, record.filled_qty):
