@@ -1,0 +1,1 @@
+"""Test-kit servers that speak real protocols (never mocks of a client library)."""
