@@ -53,10 +53,11 @@ class Pipeline:
     database: str = field(default_factory=lambda: f"titan_demo_{secrets.token_hex(4)}")
     extra_env: dict[str, str] = field(default_factory=dict)
     replicas: int = 1  # processes per service, each a member of the service's consumer group
+    detached: bool = False  # services outlive this process (titan up, demo --keep-running)
     processes: ServiceProcesses = field(init=False)
 
     def __post_init__(self) -> None:
-        self.processes = ServiceProcesses(self.log_dir)
+        self.processes = ServiceProcesses(self.log_dir, detached=self.detached)
 
     @property
     def bootstrap(self) -> str:
