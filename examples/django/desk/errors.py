@@ -9,6 +9,9 @@ from typing import Any, ParamSpec
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from kombu.exceptions import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from titan.client.errors import (
     Conflict,
@@ -20,6 +23,8 @@ from titan.client.errors import (
 )
 
 P = ParamSpec("P")
+# Raised when the Celery broker (sending) or its Redis result backend (reading) is down.
+BROKER_ERRORS = (OperationalError, RedisConnectionError, RedisTimeoutError)
 View = Callable[..., HttpResponse]
 AsyncView = Callable[..., Awaitable[HttpResponse]]
 
@@ -69,3 +74,26 @@ def async_titan_errors(view: AsyncView) -> AsyncView:
             return error_page(request, error)
 
     return wrapped
+
+
+def broker_errors(view: View) -> View:
+    """A page that queues or reads Celery tasks: a broker that is down is a 503, not a 500."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except BROKER_ERRORS as error:
+            return _queue_down(request, error)
+        except RuntimeError as error:
+            # The Redis result backend wraps the connection error once its retries ran out.
+            if not isinstance(error.__cause__, BROKER_ERRORS):
+                raise
+            return _queue_down(request, error.__cause__)
+
+    return wrapped
+
+
+def _queue_down(request: HttpRequest, error: BaseException) -> HttpResponse:
+    context = {"message": f"task queue unavailable: {error}", "status": 503}
+    return render(request, "desk/error.html", context, status=503)

@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from desk.clients import async_titan, titan
-from desk.errors import async_titan_errors, titan_errors
+from desk.errors import async_titan_errors, broker_errors, titan_errors
 from desk.forms import BacktestForm, PairForm
 from desk.tables import table
 from desk.tasks import walk_forward
@@ -120,6 +120,7 @@ async def overview(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@broker_errors
 def walk_forward_submit(request: HttpRequest) -> HttpResponse:
     """Queue a walk-forward for a Celery worker; the page that follows shows the task."""
     form = BacktestForm(request.POST, prefix=WALK_FORWARD_PREFIX)
@@ -133,6 +134,7 @@ def walk_forward_submit(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@broker_errors
 def walk_forward_detail(request: HttpRequest, task_id: str) -> HttpResponse:
     task = AsyncResult(task_id, app=walk_forward.app)
     context: dict[str, Any] = {"task_id": task_id, "state": task.state, "progress": None,
