@@ -17,8 +17,8 @@ from titan.client.transport import Transport
 Progress = Callable[[BacktestJob], None]
 JOB_COLUMNS = ["request_id", "kind", "pair_id", "status", "progress", "queue_position",
                "attempts", "reason", "source", "created_at", "updated_at"]  # fmt: skip
-LIVE_COLUMNS = ["pair_id", "regime", "version", "params", "evidence", "request_id",
-                "published_at"]  # fmt: skip
+LIVE_COLUMNS = ["pair_id", "regime", "version", "no_trade", "params", "evidence",
+                "request_id", "published_at"]  # fmt: skip
 DEFAULT_WAIT_S = 600.0
 
 
@@ -119,10 +119,26 @@ class Params:
         self._backtest = backtest
 
     async def live(self) -> pd.DataFrame:
-        """Every parameter set in force, one row per pair and regime (regime None = any),
-        with the walk-forward evidence it was published on."""
-        data = await self._t.get_json("backtest", "/params/live")
-        return frame(data["params"], LIVE_COLUMNS, times=("published_at",))
+        """Every parameter set in force, one row per pair and regime (pair `*` = every pair,
+        regime None = any), as the signals service applies it, with the walk-forward
+        evidence the backtest service published it on (None for the configured default)."""
+        in_force = await self._t.get_json("signals", "/signals/params")
+        published = await self._t.get_json("backtest", "/params/published")
+        by_version = {p["version"]: p for p in published["params"]}
+        rows = [
+            {**row, "evidence": by_version.get(row["version"], {}).get("evidence"),
+             "request_id": by_version.get(row["version"], {}).get("request_id"),
+             "published_at": by_version.get(row["version"], {}).get("published_at")}
+            for row in in_force["params"]
+        ]  # fmt: skip
+        return frame(rows, LIVE_COLUMNS, times=("published_at",))
+
+    async def published(self) -> pd.DataFrame:
+        """Every parameter set the backtest service ever published, newest first."""
+        data = await self._t.get_json("backtest", "/params/published")
+        columns = ["pair_id", "regime", "version", "params", "evidence", "request_id",
+                   "published_at"]  # fmt: skip
+        return frame(data["params"], columns, times=("published_at",))
 
     async def walk_forward(
         self, a: str, b: str, start: When | None = None, end: When | None = None, *,
