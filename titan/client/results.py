@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from titan.client.errors import InvalidRequest
+
 When = str | date | datetime
 
 
@@ -20,7 +22,7 @@ def iso(name: str, value: When | None) -> str | None:
         try:
             value = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"{name}={value!r} is not an ISO date or datetime") from None
+            raise InvalidRequest(f"{name}={value!r} is not an ISO date or datetime") from None
     if not isinstance(value, datetime):
         value = datetime.combine(value, time())
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
