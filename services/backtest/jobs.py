@@ -106,10 +106,10 @@ class RunnerSettings:
     policy: RecoveryPolicy = field(default_factory=RecoveryPolicy)
     poll_interval_s: float = 1.0
     heartbeat_interval_s: float = 2.0
+    history_retry_s: float = 10.0
     # How often the worker's progress reaches the jobs table (only when it moved): a client
     # polling a job sees it advance even when the whole run takes a second or two.
     progress_interval_s: float = 0.25
-    history_retry_s: float = 10.0
 
 
 class JobRunner:
