@@ -11,23 +11,31 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
+import pytest
 
 from shared.infra.ports import free_port
+from tests.integration.running_titan import RunningTitan
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SITE = EXAMPLES / "django"
 REPO = EXAMPLES.parent
+SERVICES = ("market_data", "pairs", "regime", "signals", "backtest")
+# The period the examples study a pair over: long enough for a walk-forward's folds, short
+# enough that backtests take seconds.
+WINDOW_YEARS = 4
 
 
-def subprocess_env(extra: dict[str, str]) -> dict[str, str]:
-    """This process's environment plus `extra`, with the repository and the site importable
-    (a worker or kernel started from another folder still imports titan and desk)."""
-    paths = [str(SITE), str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(":"))]
-    return {**os.environ, **extra, "PYTHONPATH": ":".join(dict.fromkeys(paths))}
+def subprocess_env(env: dict[str, str], extra: dict[str, str] | None = None) -> dict[str, str]:
+    """`env` plus `extra`, with the repository and the site importable (a worker or kernel
+    started from another folder still imports titan and desk)."""
+    paths = [str(SITE), str(REPO), *filter(None, env.get("PYTHONPATH", "").split(":"))]
+    return {**env, **(extra or {}), "PYTHONPATH": ":".join(dict.fromkeys(paths))}
 
 
 _site_ready = False
@@ -113,3 +121,47 @@ def _wait_redis(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"redis-server not answering on {port}: {log.read_text()[-2000:]}")
         time.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class ExamplesServices:
+    """The running services as the examples see them: by TITAN_HOME, like a user's."""
+
+    home: Path
+    env: dict[str, str]  # a user's environment after the demo: TITAN_HOME, no service URLs
+    urls: dict[str, str]
+    pairs: list[str]  # pair ids the pipeline found
+    window: tuple[str, str, str, str]  # a, b, start, end (ISO dates) of a pair with data
+
+    @property
+    def client_options(self) -> dict[str, Any]:
+        return {"home": self.home}
+
+    def url(self, service: str) -> str:
+        return self.urls[service]
+
+
+def describe_services(
+    home: Path, env: dict[str, str], years: int = WINDOW_YEARS
+) -> ExamplesServices:
+    """What the examples' tests need to know of the services running under `home`."""
+    from titan.client import Titan
+
+    with Titan(home=home) as t:
+        urls = {s: t.addresses.url(s) for s in SERVICES}
+        pairs = t.pairs.list()
+        if pairs.empty:
+            a, b = t.market_data.symbols()[:2]
+        else:
+            a, b = str(pairs["a"].iloc[0]), str(pairs["b"].iloc[0])
+        closes = t.market_data.closes([a, b]).dropna()
+    end = closes.index[-1]
+    start = max(closes.index[0], end - pd.DateOffset(years=years))
+    window = (a, b, start.date().isoformat(), end.date().isoformat())
+    return ExamplesServices(home, env, urls, [str(p) for p in pairs["pair_id"]], window)
+
+
+@pytest.fixture(scope="session")
+def examples_services(running_titan: RunningTitan) -> ExamplesServices:
+    """The suite's one running TITAN (C-client's session fixture), as the examples see it."""
+    return describe_services(running_titan.home, running_titan.env)

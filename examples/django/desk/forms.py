@@ -7,6 +7,8 @@ from typing import Any
 from django import forms
 
 SYMBOL_MAX = 16
+# ISO only: Django would also read 01/02/2020, which is a different day in half the world.
+ISO_DATE = ["%Y-%m-%d"]
 
 
 class PairForm(forms.Form):
@@ -14,8 +16,8 @@ class PairForm(forms.Form):
 
     a = forms.CharField(max_length=SYMBOL_MAX, label="Leg A")
     b = forms.CharField(max_length=SYMBOL_MAX, label="Leg B")
-    start = forms.DateField(help_text="YYYY-MM-DD, inclusive")
-    end = forms.DateField(help_text="YYYY-MM-DD, inclusive")
+    start = forms.DateField(input_formats=ISO_DATE, help_text="YYYY-MM-DD, inclusive")
+    end = forms.DateField(input_formats=ISO_DATE, help_text="YYYY-MM-DD, inclusive")
 
     def clean_a(self) -> str:
         return str(self.cleaned_data["a"]).strip().upper()

@@ -28,9 +28,13 @@ def walk_forward(
     grid: dict[str, list[float]] | None = None,
 ) -> dict[str, Any]:
     """Run a walk-forward of a~b and return its result as JSON (best parameters, metrics)."""
+    # The progress callback runs on the client's loop thread, where Celery's thread-local
+    # request (and so the task id) is not set.
+    task_id = self.request.id
 
     def report(job: BacktestJob) -> None:
-        self.update_state(state="PROGRESS", meta={"progress": job.progress, "status": job.status})
+        meta = {"progress": job.progress, "status": job.status}
+        self.update_state(task_id=task_id, state="PROGRESS", meta=meta)
 
     result = titan().params.walk_forward(
         a, b, start, end, grid=grid or None, wait=True, progress=report,
