@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
+from shared.infra.ports import free_port
 from tests.integration.examples_support import (
+    REPO,
     SITE,
     examples_services,
     get_json,
@@ -128,3 +130,29 @@ def test_a_walk_forward_the_service_refuses_fails_with_its_message(
         task.get(timeout=TASK_WAIT_S)
     assert type(raised.value).__name__ == "InvalidRequest"
     assert task.state == "FAILURE"
+
+
+DOWN_BROKER_PROBE = """
+from django.test import Client
+from tests.integration.examples_support import load_site
+load_site()
+desk = Client()
+form = {"wf-a": "KO", "wf-b": "PEP", "wf-start": "2015-01-02", "wf-end": "2019-01-02"}
+for response in (desk.post("/walk-forwards/", form), desk.get("/walk-forwards/some-task/")):
+    print(response.status_code, "task queue unavailable" in response.content.decode())
+"""
+
+
+def test_pages_say_503_when_the_broker_is_down(examples_services: Any) -> None:
+    """A site whose broker is down (nothing listens on its port): 503 with the reason, not 500.
+    In a process of its own: a Celery app keeps its broker connection for its life."""
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    env = subprocess_env(
+        examples_services.env, {"CELERY_BROKER_URL": down, "CELERY_RESULT_BACKEND": down}
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", DOWN_BROKER_PROBE], cwd=REPO, env=env, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["503", "True", "503", "True"], done.stderr[-3000:]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -22,7 +22,6 @@ from titan.client.errors import (
     TitanTimeout,
 )
 
-P = ParamSpec("P")
 # Raised when the Celery broker (sending) or its Redis result backend (reading) is down.
 BROKER_ERRORS = (OperationalError, RedisConnectionError, RedisTimeoutError)
 View = Callable[..., HttpResponse]

@@ -69,3 +69,13 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery retries an unreachable Redis result store 20 times a second apart: a page would
+# hang 20 s before saying the queue is down. A worker (or a flakier network) can allow more.
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "retry_policy": {
+        "max_retries": int(os.environ.get("CELERY_RESULT_STORE_RETRIES", "2")),
+        "interval_start": 0,
+        "interval_step": 0.5,
+        "interval_max": 1,
+    }
+}
