@@ -58,7 +58,9 @@ class Backtest:
         """Jobs: running, then queued in the order they will run (queue_position 1 = next),
         then the most recent completed and failed."""
         data = await self._t.get_json("backtest", "/backtests", {"status": status, "limit": limit})
-        return frame(data["jobs"], JOB_COLUMNS, times=("created_at", "updated_at"))
+        jobs = frame(data["jobs"], JOB_COLUMNS, times=("created_at", "updated_at"))
+        jobs["queue_position"] = jobs["queue_position"].astype("Int64")  # None unless queued
+        return jobs
 
     async def result(self, request_id: str) -> BacktestResult:
         """Metrics and best parameters of a completed job (Conflict while it is not done,
