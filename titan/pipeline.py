@@ -100,6 +100,10 @@ class Pipeline:
             "TITAN_DATABASE_URL": self.service_dsn(service),
             "TITAN_KAFKA_BOOTSTRAP": self.bootstrap,
             "TITAN_TOPIC_PREFIX": self.prefix,
+            # Pipelines on other prefixes may share this broker (a demo beside `titan up`):
+            # one group name per prefix, or their members would be assigned each other's topics.
+            "TITAN_CONSUMER_GROUP": f"titan-{service}"
+            + (f".{self.prefix.rstrip('.')}" if self.prefix else ""),
             "TITAN_HTTP_PORT": "0",
             **{k: v for k, v in self.extra_env.items() if k not in os.environ},
         }
