@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything TITAN needs on a fresh Debian machine (idempotent; as root or with sudo):
-# PostgreSQL, Java 17+, Maven, Node.js (only what is missing), the Python package with its
-# dev tools, the Kafka jars (Maven), the PGlite packages and the Swagger UI / ReDoc assets
+# PostgreSQL, Java 17+, Maven, Node.js, Redis (only what is missing), the Python package with
+# its dev tools and the examples' packages, the Kafka jars (Maven), the PGlite packages and
+# the Swagger UI / ReDoc assets
 # (npm). Prints step timings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,8 @@ fi
 command -v mvn >/dev/null || missing+=(maven)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
+# The Celery example's broker; its test starts its own redis-server on a free port.
+command -v redis-server >/dev/null || missing+=(redis-server)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "    installing: ${missing[*]}"
   $SUDO apt-get update -qq
@@ -35,11 +38,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
       $SUDO pg_ctlcluster "$v" "$c" stop || true
     done
   fi
+  # Likewise Debian's redis-server starts a system instance on 6379 where an init system runs.
+  if [[ " ${missing[*]} " == *" redis-server "* ]] && command -v systemctl >/dev/null \
+    && systemctl is-active --quiet redis-server 2>/dev/null; then
+    $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
+  fi
 fi
 done_step
 
 step "python packages"
-python -m pip install -q -e '.[dev]'
+python -m pip install -q -e '.[dev,examples]'
 done_step
 
 step "kafka jars and pglite packages"

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "titan.commands.regime",
     "titan.commands.signals",
     "titan.commands.backtest",
+    "titan.commands.up",
 )
 
 

@@ -53,10 +53,11 @@ class Pipeline:
     database: str = field(default_factory=lambda: f"titan_demo_{secrets.token_hex(4)}")
     extra_env: dict[str, str] = field(default_factory=dict)
     replicas: int = 1  # processes per service, each a member of the service's consumer group
+    detached: bool = False  # services outlive this process (titan up, demo --keep-running)
     processes: ServiceProcesses = field(init=False)
 
     def __post_init__(self) -> None:
-        self.processes = ServiceProcesses(self.log_dir)
+        self.processes = ServiceProcesses(self.log_dir, detached=self.detached)
 
     @property
     def bootstrap(self) -> str:
@@ -99,6 +100,10 @@ class Pipeline:
             "TITAN_DATABASE_URL": self.service_dsn(service),
             "TITAN_KAFKA_BOOTSTRAP": self.bootstrap,
             "TITAN_TOPIC_PREFIX": self.prefix,
+            # Pipelines on other prefixes may share this broker (a demo beside `titan up`):
+            # one group name per prefix, or their members would be assigned each other's topics.
+            "TITAN_CONSUMER_GROUP": f"titan-{service}"
+            + (f".{self.prefix.rstrip('.')}" if self.prefix else ""),
             "TITAN_HTTP_PORT": "0",
             **{k: v for k, v in self.extra_env.items() if k not in os.environ},
         }

@@ -17,15 +17,21 @@ LOG_TAIL_CHARS = 3000  # enough of a dead service's log to show its traceback
 
 
 def spawn_service(
-    service: str, env: dict[str, str], log_path: Path, cwd: Path | None = None
+    service: str,
+    env: dict[str, str],
+    log_path: Path,
+    cwd: Path | None = None,
+    detached: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """`python -m titan.cli run <service>` with stdout and stderr appended to `log_path`."""
+    """`python -m titan.cli run <service>` with stdout and stderr appended to `log_path`;
+    `detached`: in its own session, so it outlives the command that started it (`titan up`,
+    `titan demo --keep-running`) and the terminal's Ctrl-C."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # The child keeps its own copy of the descriptor; ours is closed right away.
     with log_path.open("ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "titan.cli", "run", CLI_NAMES.get(service, service)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=detached,
         )  # fmt: skip
 
 
@@ -33,6 +39,7 @@ def spawn_service(
 class ServiceProcesses:
     log_dir: Path
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    detached: bool = False
 
     def log_path(self, service: str) -> Path:
         return self.log_dir / f"{service}.log"
@@ -42,7 +49,12 @@ class ServiceProcesses:
     ) -> None:
         """Start `service` (default: `name`) as the process called `name` (e.g. a replica,
         "signals.2"), logging to `<name>.log`."""
-        self.procs[name] = spawn_service(service or name, env, self.log_path(name), cwd)
+        self.procs[name] = spawn_service(
+            service or name, env, self.log_path(name), cwd, detached=self.detached
+        )
+
+    def pids(self) -> dict[str, int]:
+        return {name: proc.pid for name, proc in self.procs.items()}
 
     def retire(self, name: str, timeout_s: float) -> int | None:
         """SIGTERM one process and wait for it (SIGKILL after timeout_s); it is no longer

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.backtest import events
-from services.backtest.domain.jobs import Job, JobStatus
+from services.backtest.domain.jobs import Job, JobStatus, claim_order, queue_positions
 from services.backtest.domain.requests import (
     JobKind,
     RequestInvalid,
@@ -24,6 +24,7 @@ from shared.clock import Clock
 from shared.events import BacktestRequested
 
 SymbolLookup = Callable[[], Awaitable[list[str]]]
+MAX_LIST = 1000
 
 
 class SymbolsUnavailable(RuntimeError):
@@ -111,21 +112,32 @@ def build_router(
     async def post_walk_forward(body: RunBody) -> JSONResponse:
         return await submit(body, "walk_forward")
 
+    async def _queue() -> dict[str, int]:
+        async with units() as uow:
+            return queue_positions(await store.jobs_with_status(uow.conn, JobStatus.QUEUED))
+
+    @router.get("/backtests", summary="Jobs: running, queued in run order, then recent ones")
+    async def list_backtests(
+        status: Annotated[JobStatus | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 100,
+    ) -> dict[str, Any]:
+        wanted = [status] if status is not None else list(JobStatus)
+        async with units() as uow:
+            found = {s: await store.jobs_with_status(uow.conn, s) for s in wanted}
+        positions = queue_positions(found.get(JobStatus.QUEUED, []))
+        queued = sorted(found.get(JobStatus.QUEUED, []), key=claim_order)
+        ended = found.get(JobStatus.COMPLETED, []) + found.get(JobStatus.FAILED, [])
+        ended.sort(key=lambda j: (j.updated_at, j.request_id), reverse=True)
+        jobs = [*found.get(JobStatus.RUNNING, []), *queued, *ended][:limit]
+        rows = [_job_json(j, positions.get(j.request_id)) for j in jobs]
+        counts = {s.value: len(js) for s, js in found.items()}
+        return {"jobs": rows, "counts": counts}
+
     @router.get("/backtests/{request_id}")
     async def get_backtest(request_id: str) -> dict[str, Any]:
         job = await _job(request_id)
-        out: dict[str, Any] = {
-            "request_id": job.request_id,
-            "kind": job.kind,
-            "pair_id": job.pair_id,
-            "status": job.status.value,
-            "progress": job.progress,
-            "attempts": job.attempts,
-            "reason": job.reason,
-            "source": job.source,
-            "metrics": None,
-            "best_params": None,
-        }
+        position = (await _queue()).get(request_id) if job.status is JobStatus.QUEUED else None
+        out = _job_json(job, position) | {"metrics": None, "best_params": None}
         if job.status is JobStatus.COMPLETED:
             async with units() as uow:
                 run = await store.get_run(uow.conn, request_id)
@@ -147,4 +159,26 @@ def build_router(
             raise HTTPException(404, f"no report for {request_id!r}")
         return HTMLResponse(html)
 
+    @router.get("/params/published", summary="Every published parameter set with its evidence")
+    async def published() -> dict[str, Any]:
+        async with units() as uow:
+            rows = await store.published_params(uow.conn)
+        return {"params": rows, "count": len(rows)}
+
     return router
+
+
+def _job_json(job: Job, queue_position: int | None) -> dict[str, Any]:
+    return {
+        "request_id": job.request_id,
+        "kind": job.kind,
+        "pair_id": job.pair_id,
+        "status": job.status.value,
+        "progress": job.progress,
+        "queue_position": queue_position,
+        "attempts": job.attempts,
+        "reason": job.reason,
+        "source": job.source,
+        "created_at": job.created_at.isoformat(),
+        "updated_at": job.updated_at.isoformat(),
+    }

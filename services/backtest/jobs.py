@@ -107,6 +107,9 @@ class RunnerSettings:
     poll_interval_s: float = 1.0
     heartbeat_interval_s: float = 2.0
     history_retry_s: float = 10.0
+    # How often the worker's progress reaches the jobs table (only when it moved): a client
+    # polling a job sees it advance even when the whole run takes a second or two.
+    progress_interval_s: float = 0.25
 
 
 class JobRunner:
@@ -221,9 +224,17 @@ class JobRunner:
             self._latest[request_id] = max(self._latest.get(request_id, 0.0), fraction)
 
     async def _beat(self, request_id: str) -> None:
+        written = 0.0
+        last_beat = asyncio.get_running_loop().time()
+        tick = min(self.settings.progress_interval_s, self.settings.heartbeat_interval_s)
         while True:
-            await asyncio.sleep(self.settings.heartbeat_interval_s)
+            await asyncio.sleep(tick)
             self._drain_progress()
+            now = asyncio.get_running_loop().time()
+            moved = self._latest.get(request_id, 0.0) > written
+            if not moved and now - last_beat < self.settings.heartbeat_interval_s:
+                continue
+            written, last_beat = self._latest.get(request_id, 0.0), now
             try:
                 async with self.units() as uow:
                     await self.store.heartbeat(

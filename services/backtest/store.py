@@ -60,6 +60,11 @@ class BacktestStore(ABC):
     async def get_report(self, conn: Conn, request_id: str) -> str | None: ...
 
     @abstractmethod
+    async def published_params(self, conn: Conn) -> list[dict[str, Any]]:
+        """Every parameter set published, with its evidence: pair_id, regime, version,
+        request_id, params, evidence, published_at; newest first."""
+
+    @abstractmethod
     async def count_rows(self, conn: Conn, request_id: str) -> dict[str, int]:
         """Rows of trades, equity curve and published sets of one run (for operators/tests)."""
 
@@ -277,6 +282,18 @@ class PgBacktestStore(BacktestStore):
             "SELECT report_html FROM runs WHERE request_id = $1", request_id
         )
         return value
+
+    async def published_params(self, conn: Conn) -> list[dict[str, Any]]:
+        rows = await conn.fetch(
+            "SELECT pair_id, regime, version, request_id, params, evidence, published_at"
+            " FROM published_params ORDER BY published_at DESC, version"
+        )
+        out = [dict(r) for r in rows]
+        for row in out:
+            for key in ("params", "evidence"):
+                if isinstance(row[key], str):
+                    row[key] = json.loads(row[key])
+        return out
 
     async def count_rows(self, conn: Conn, request_id: str) -> dict[str, int]:
         row = await conn.fetchrow(

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from services.pairs.domain.adhoc import PairTestInputError, run_pair_test
 from services.pairs.domain.lifecycle import PairRecord
+from services.pairs.domain.stability import MAX_WINDOWS, run_pair_stability
 from services.pairs.handlers import PairsApp
 from services.pairs.settings import PairsSettings
 from services.pairs.store import PgPairsStore, ScreenRequest
@@ -67,13 +68,9 @@ def build_router(ctx: ServiceContext[PairsSettings, PairsApp]) -> APIRouter:
             pairs = await PgPairsStore(conn).list_pairs(state)
         return {"pairs": [_pair_json(p) for p in pairs]}
 
-    @router.get("/pairs/test", summary="Engle-Granger test of two symbols on stored closes")
-    async def test_two(
-        a: str = Query(min_length=1),
-        b: str = Query(min_length=1),
-        start: str = Query(description="ISO date or datetime, inclusive"),
-        end: str = Query(description="ISO date or datetime, inclusive"),
-    ) -> dict[str, Any]:
+    async def stored_closes(
+        a: str, b: str, start: str, end: str
+    ) -> dict[str, list[tuple[datetime, float]]]:
         t0, t1 = parse_when("start", start), parse_when("end", end)
         if t0 >= t1:
             raise HTTPException(400, f"start {start} must be before end {end}")
@@ -85,12 +82,39 @@ def build_router(ctx: ServiceContext[PairsSettings, PairsApp]) -> APIRouter:
                 raise HTTPException(
                     400, f"unknown symbol(s) {', '.join(unknown)}: no {interval} bars stored"
                 )
-            series = await store.closes(interval, [a, b], t0, t1)
+            series: dict[str, list[tuple[datetime, float]]] = await store.closes(
+                interval, [a, b], t0, t1
+            )
+        return series
+
+    @router.get("/pairs/test", summary="Engle-Granger test of two symbols on stored closes")
+    async def test_two(
+        a: str = Query(min_length=1),
+        b: str = Query(min_length=1),
+        start: str = Query(description="ISO date or datetime, inclusive"),
+        end: str = Query(description="ISO date or datetime, inclusive"),
+    ) -> dict[str, Any]:
+        series = await stored_closes(a, b, start, end)
         try:
             report = run_pair_test(a, b, series[a], series[b])
         except PairTestInputError as exc:
             raise HTTPException(400, str(exc)) from None
         return report.as_json()
+
+    @router.get("/pairs/stability", summary="Engle-Granger test on consecutive sub-windows")
+    async def stability(
+        a: str = Query(min_length=1),
+        b: str = Query(min_length=1),
+        start: str = Query(description="ISO date or datetime, inclusive"),
+        end: str = Query(description="ISO date or datetime, inclusive"),
+        n_windows: int = Query(4, ge=1, le=MAX_WINDOWS),
+        alpha: float = Query(0.05, gt=0.0, lt=1.0),
+    ) -> dict[str, Any]:
+        series = await stored_closes(a, b, start, end)
+        try:
+            return run_pair_stability(a, b, series[a], series[b], n_windows=n_windows, alpha=alpha)
+        except PairTestInputError as exc:
+            raise HTTPException(400, str(exc)) from None
 
     @router.get("/pairs/{pair_id}", summary="One pair: state and test history")
     async def get_pair(pair_id: str) -> dict[str, Any]:

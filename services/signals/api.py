@@ -22,7 +22,13 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from core.strategy import split_pair_id
-from services.signals.store import MAX_HISTORY_LIMIT, ActivePosition, SignalsStore, StoredSignal
+from services.signals.store import (
+    MAX_HISTORY_LIMIT,
+    ActivePosition,
+    SignalsStore,
+    StoredSignal,
+    params_to_json,
+)
 
 OpenStore = Callable[[], AbstractAsyncContextManager[SignalsStore]]
 # A comment line every 15 s keeps proxies from closing an idle stream.
@@ -100,6 +106,22 @@ def build_router(
         async with open_store() as store:
             positions = await store.active_positions()
         return {"positions": [_position_json(a) for a in positions], "count": len(positions)}
+
+    @router.get("/params", summary="Parameter sets in force per pair and regime")
+    async def params() -> dict[str, Any]:
+        async with open_store() as store:
+            sets = await store.params_in_force()
+        rows = [
+            {
+                "pair_id": s.pair_key,
+                "regime": s.regime,
+                "version": s.params.version,
+                "no_trade": s.no_trade,
+                "params": params_to_json(s.params),
+            }
+            for s in sets
+        ]
+        return {"params": rows, "count": len(rows)}
 
     @router.get("", summary="Signal history by bar time (start inclusive, end exclusive)")
     async def history(

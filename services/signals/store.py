@@ -57,6 +57,14 @@ class SignalsStore(ABC):
     @abstractmethod
     async def active_positions(self) -> list[ActivePosition]: ...
 
+    async def params_in_force(self) -> list[ParamSet]:
+        """The parameter set the engine applies per pair key and regime (pair key `*` = every
+        pair, regime None = any regime), in key order."""
+        return sorted(
+            (await self.load_snapshot()).params,
+            key=lambda p: (p.pair_key, regime_key(p.regime)),
+        )
+
     @abstractmethod
     async def history(
         self,
@@ -134,6 +142,15 @@ class PostgresSignalsStore(SignalsStore):
             for r in await c.fetch("SELECT * FROM market_regimes ORDER BY bar_time")
         ]
         return EngineSnapshot(tuple(pairs), tuple(params), tuple(market))
+
+    async def params_in_force(self) -> list[ParamSet]:
+        rows = await self.conn.fetch(
+            "SELECT pair_key, regime, params, no_trade FROM params ORDER BY pair_key, regime_key"
+        )
+        return [
+            ParamSet(r["pair_key"], r["regime"], params_from_json(_j(r["params"])), r["no_trade"])
+            for r in rows
+        ]
 
     async def save(self, changes: Changes) -> None:
         c = self.conn

@@ -9,11 +9,16 @@ across all of them; also on the Quandl long OHLCV file and on a symbol subset.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.integration.demo_runs import assert_same_content, demo_home, run_demo
+from tests.integration.streams import REPO
 
 pytestmark = pytest.mark.integration
 __all__ = ["demo_home"]  # the fixture
@@ -57,6 +62,17 @@ def test_symbol_subset_live_equals_offline(demo_home: Path) -> None:
     }
     assert_same_content(runs)
     assert runs["offline"]["symbols"] == SUBSET.split(",")
+    # After the demo, with no flag, `titan signals tail` reads the demo's (random) prefix.
+    env = {k: v for k, v in os.environ.items() if k not in ("TITAN_KAFKA_BOOTSTRAP",
+                                                            "TITAN_TOPIC_PREFIX")}  # fmt: skip
+    tail = subprocess.run(
+        [sys.executable, "-m", "titan", "signals", "tail", "--json", "--from-beginning",
+         "--idle-exit", "5"], env=env | {"TITAN_HOME": str(demo_home)}, cwd=REPO,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert tail.returncode == 0, tail.stderr[-2000:]
+    ids = {json.loads(line)["payload"]["signal_id"] for line in tail.stdout.splitlines()}
+    assert len(ids) == runs["live"]["signals"] > 0
 
 
 def test_with_backtest_parameter_sets_are_published_used_and_equal_offline(

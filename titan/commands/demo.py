@@ -59,6 +59,9 @@ def register(sub: Any) -> None:
                         "(default: 1)")  # fmt: skip
     parser.add_argument("--offline", action="store_true",
                         help="same domain code in one process, no Kafka or PostgreSQL")  # fmt: skip
+    parser.add_argument("--keep-running", action="store_true",
+                        help="leave every service (backtest included) running in the background "
+                        "for the client, a notebook or Django; `titan down` stops them")  # fmt: skip
     parser.set_defaults(func=_demo)
 
 
@@ -97,6 +100,10 @@ def _demo(args: argparse.Namespace) -> int:
         ticks = replay_ticks(path, symbols=symbols)
     except ReplayError as exc:
         print(f"titan demo: {exc}", file=sys.stderr)
+        return 2
+    if args.keep_running and (args.offline or args.chaos is not None):
+        print("titan demo: --keep-running needs live services (not --offline or --chaos)",
+              file=sys.stderr)  # fmt: skip
         return 2
     if not args.offline and (error := partition_config_error()) is not None:
         print(f"titan demo: {error}", file=sys.stderr)
@@ -181,7 +188,8 @@ async def _run(
     if started:
         print(f"titan demo: started {', '.join(started)}", file=sys.stderr)
     services = tuple(s.strip() for s in args.services.split(",") if s.strip())
-    services += ("backtest",) if args.with_backtest and "backtest" not in services else ()
+    with_backtest = args.with_backtest or args.keep_running  # the client runs backtests
+    services += ("backtest",) if with_backtest and "backtest" not in services else ()
     from titan.chaos import CHAOS_ENV, Chaos
     from titan.drain import end_inputs_nobody_produces, wait_until_done
 
@@ -189,8 +197,15 @@ async def _run(
     env = {**DEMO_ENV, **(CHAOS_ENV if chaos is not None else {})}
     if "backtest" in services:
         env.update(BACKTEST_DEMO_ENV)
-    pipeline = Pipeline(infra, services, home / "demo-logs", extra_env=env, replicas=args.replicas)
+    from titan.local_services import record, stop_recorded
+
+    if stopped := stop_recorded(home):  # one set of services registers under one TITAN_HOME
+        print(f"titan demo: stopped the services left running: {', '.join(stopped)}",
+              file=sys.stderr)  # fmt: skip
+    pipeline = Pipeline(infra, services, home / "demo-logs", extra_env=env,
+                        replicas=args.replicas, detached=args.keep_running)  # fmt: skip
     await pipeline.prepare()
+    record(pipeline, home, "demo", running=False)  # its topic prefix, for tail and the client
     print(f"titan demo: topic prefix {pipeline.prefix}  database {pipeline.database}  "
           f"logs {pipeline.log_dir}", file=sys.stderr)  # fmt: skip
     ended = await end_inputs_nobody_produces(pipeline)
@@ -204,6 +219,9 @@ async def _run(
         killer = asyncio.create_task(chaos.kill_each_once(pipeline))
     else:
         pipeline.start_services()
+        if args.keep_running:
+            record(pipeline, home, "demo", running=True)
+    keep = False
     watcher = asyncio.create_task(_watch(pipeline, args.quiet or args.json))
     try:
 
@@ -235,12 +253,14 @@ async def _run(
             sys.stderr.flush()
 
         await wait_until_done(pipeline, args.timeout, progress)
+        keep = args.keep_running
     finally:
         if killer is not None:
             killer.cancel()
         if chaos is not None:
             chaos.stop()
-        pipeline.stop_services()
+        if not keep:
+            pipeline.stop_services()
         watcher.cancel()
     from titan.digests import DIGEST_TOPICS, delivery_audit, digests_of, read_published
 
@@ -258,8 +278,9 @@ async def _run(
         summary["chaos"] = {"seed": chaos.seed, "killed": chaos.kills, "retired": chaos.retired}
     _print_summary(summary, args.json)
     if not args.json:
-        print(f"titan demo: done in {elapsed:.0f} s; the infrastructure stays up "
-              f"(titan infra down stops it)", file=sys.stderr)  # fmt: skip
+        left = "the services and " if keep else ""
+        print(f"titan demo: done in {elapsed:.0f} s; {left}the infrastructure stay up "
+              f"(`titan status` lists them, `titan down` stops them)", file=sys.stderr)  # fmt: skip
     return 0
 
 

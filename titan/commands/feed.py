@@ -2,7 +2,9 @@
 
 Every flag and file is checked before any broker is contacted, so mistakes fail fast with
 exit code 2 and one clear line. The broker is TITAN_KAFKA_BOOTSTRAP (plus the other
-TITAN_KAFKA_* settings) or, when unset, the local infrastructure of `titan infra up`.
+TITAN_KAFKA_* settings) or, when unset, the local infrastructure of `titan infra up`. `--topic`
+is a contract name; the topic prefix (TITAN_TOPIC_PREFIX, else that of the last `titan demo` /
+`titan up` under TITAN_HOME) goes in front of it, as the services do.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ def _replay(args: argparse.Namespace) -> int:
             produce_ticks(
                 batches,
                 kafka,
-                topic=args.topic,
+                topic=_topic(args.topic),
                 producer_name="feed-replay",
                 watermark=replay_watermark(ticks),
                 end_of_input=not args.keep_open,
@@ -131,17 +133,22 @@ def _replay_ticks(args: argparse.Namespace) -> list[FeedTick]:
     return ticks
 
 
+def _topic(contract_name: str) -> str:
+    """The topic behind the resolved prefix: TITAN_TOPIC_PREFIX, else the local pipeline's."""
+    from shared.runtime.endpoints import resolve_topic_prefix
+
+    return resolve_topic_prefix() + contract_name
+
+
 def _kafka_kwargs() -> dict[str, object]:
     import os
 
+    from shared.runtime.endpoints import resolve_kafka_bootstrap
     from shared.settings import KafkaSettings
 
     if os.environ.get("TITAN_KAFKA_BOOTSTRAP"):
         return KafkaSettings().client_kwargs()
-    from shared.infra.state import load_local_infra
-
-    infra = load_local_infra()
-    bootstrap = infra.kafka_bootstrap if infra is not None else None
+    bootstrap = resolve_kafka_bootstrap()
     if bootstrap is None:
         raise FeedUsageError("no broker: set TITAN_KAFKA_BOOTSTRAP or run `titan infra up`")
     return KafkaSettings(bootstrap=bootstrap).client_kwargs()
@@ -172,7 +179,7 @@ def _websocket(args: argparse.Namespace) -> int:
         counts = await produce_ticks(
             _limited(feed.ticks(), args.max_ticks),
             kafka,
-            topic=args.topic,
+            topic=_topic(args.topic),
             producer_name="feed-ws",
             watermark=_bounded_lateness(args.lateness_s),
         )

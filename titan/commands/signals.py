@@ -4,7 +4,8 @@
 
 prints one signal event per line (the JSON envelope with --json, else a readable line) and
 exits after N signals or after S seconds without one. Broker: TITAN_KAFKA_BOOTSTRAP, else the
-local infrastructure of `titan infra up`; topics behind TITAN_TOPIC_PREFIX.
+local infrastructure of `titan infra up`; topic prefix: TITAN_TOPIC_PREFIX, else that of the
+last `titan demo` / `titan up` under TITAN_HOME (shared/runtime/endpoints.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -68,13 +68,9 @@ def _time(text: str) -> datetime:
 
 
 def _bootstrap() -> str | None:
-    env = os.environ.get("TITAN_KAFKA_BOOTSTRAP")
-    if env:
-        return env
-    from shared.infra.state import load_local_infra
+    from shared.runtime.endpoints import resolve_kafka_bootstrap
 
-    infra = load_local_infra()
-    return None if infra is None else infra.kafka_bootstrap
+    return resolve_kafka_bootstrap()
 
 
 def _cmd_tail(args: argparse.Namespace) -> int:
@@ -99,13 +95,14 @@ def _cmd_tail(args: argparse.Namespace) -> int:
 
 async def _tail(args: argparse.Namespace, bootstrap: str) -> int:
     from services.signals.client import SignalSubscriber, StartAt
+    from shared.runtime.endpoints import resolve_topic_prefix
 
     start: StartAt = "beginning" if args.from_beginning else (args.from_time or "now")
     printed = 0
     last_seen = time.monotonic()
     async with SignalSubscriber(
         bootstrap,
-        topic_prefix=os.environ.get("TITAN_TOPIC_PREFIX", ""),
+        topic_prefix=resolve_topic_prefix(),
         start=start,
         group_id=args.group,
     ) as subscriber:

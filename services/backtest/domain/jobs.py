@@ -130,3 +130,22 @@ class RecoveryPolicy:
                 reason=f"abandoned after {job.attempts} attempts (runner lost each time)",
             )
         return replace(job, status=JobStatus.QUEUED, progress=0.0, updated_at=now)
+
+
+def claim_order(job: Job) -> tuple[bool, datetime, datetime, str]:
+    """The order queued jobs run in (as PgBacktestStore.claim_next): the walk-forwards of
+    pair activations first, by activation time (they hold params.v1's watermark), then the
+    others, oldest first."""
+    held = job.source == "lifecycle" and job.kind == "walk_forward"
+    first = (job.requested_at or job.created_at) if held else job.created_at
+    return (
+        not held,
+        first if held else datetime.min.replace(tzinfo=first.tzinfo),
+        job.created_at,
+        job.request_id,
+    )
+
+
+def queue_positions(queued: list[Job]) -> dict[str, int]:
+    """1 = the next queued job to run."""
+    return {j.request_id: i for i, j in enumerate(sorted(queued, key=claim_order), start=1)}

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from services.backtest.domain.compute import JobResult
-from services.backtest.domain.jobs import Job, JobStatus
+from services.backtest.domain.jobs import Job, JobStatus, claim_order
 from services.backtest.jobs import _init_worker
 from services.backtest.store import BacktestStore, Conn
 from shared.runtime.records import OutgoingRecord
@@ -76,7 +76,7 @@ class FakeBacktestStore(BacktestStore):
             self.jobs[job.request_id] = job
 
     async def claim_next(self, conn: Conn, now: datetime) -> Job | None:
-        queued = sorted(await self.jobs_with_status(conn, JobStatus.QUEUED), key=_claim_order)
+        queued = sorted(await self.jobs_with_status(conn, JobStatus.QUEUED), key=claim_order)
         if not queued:
             return None
         job = queued[0].started(now)
@@ -116,21 +116,19 @@ class FakeBacktestStore(BacktestStore):
         r = self.runs.get(request_id)
         return None if r is None else r.report_html
 
+    async def published_params(self, conn: Conn) -> list[dict[str, Any]]:
+        out = []
+        for version, rid in self.published.items():
+            run = self.runs[rid]
+            p = next(p for p in run.publications if p.version == version)
+            out.append({"pair_id": run.pair_id, "regime": p.regime, "version": version,
+                        "request_id": rid, "params": p.params, "evidence": p.evidence,
+                        "published_at": self.jobs[rid].updated_at})  # fmt: skip
+        return sorted(out, key=lambda r: r["published_at"], reverse=True)
+
     async def count_rows(self, conn: Conn, request_id: str) -> dict[str, int]:
         r = self.runs.get(request_id)
         published = sum(1 for rid in self.published.values() if rid == request_id)
         if r is None:
             return {"trades": 0, "equity": 0, "published": 0}
         return {"trades": len(r.trades), "equity": len(r.equity), "published": published}
-
-
-def _claim_order(job: Job) -> tuple[bool, datetime, datetime, str]:
-    """As PgBacktestStore.claim_next: activations' walk-forwards first, by activation time."""
-    held = job.source == "lifecycle" and job.kind == "walk_forward"
-    first = (job.requested_at or job.created_at) if held else job.created_at
-    return (
-        not held,
-        first if held else datetime.min.replace(tzinfo=first.tzinfo),
-        job.created_at,
-        job.request_id,
-    )

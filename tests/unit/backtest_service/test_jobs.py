@@ -159,3 +159,33 @@ async def test_too_little_history_fails_the_job(bars: int) -> None:
         runner.close()
     assert store.jobs["r4"].status is JobStatus.FAILED
     assert "aligned bars" in (store.jobs["r4"].reason or "")
+
+
+class ProgressRecordingStore(FakeBacktestStore):
+    """Remembers every progress value the runner wrote while the job ran."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[float] = []
+
+    async def heartbeat(self, conn: Any, request_id: str, progress: float, now: datetime) -> None:
+        self.written.append(progress)
+        await super().heartbeat(conn, request_id, progress, now)
+
+
+async def test_progress_reaches_the_store_as_it_moves_not_only_on_heartbeats() -> None:
+    clock, store, outbox = ManualClock(T0), ProgressRecordingStore(), FakeOutbox()
+    request = BacktestRequested(request_id="wf", a="MSFT", b="IBM", grid=GRID, kind="walk_forward")
+    await BacktestHandlers(store, {}).on_requests([_envelope(request, "wf")], _ctx(clock))
+    runner = _runner(store, outbox, clock, msft_ibm_closes(1500))
+    # heartbeats every 60 s would write nothing during this run; progress every 1 ms does
+    runner.settings = RunnerSettings(RecoveryPolicy(timedelta(seconds=600), 2), 0.01, 60.0, 0.0,
+                                     progress_interval_s=0.001)  # fmt: skip
+    try:
+        assert await runner.run_once()
+    finally:
+        runner.close()
+    assert store.jobs["wf"].status is JobStatus.COMPLETED
+    assert any(0.0 < p < 1.0 for p in store.written), store.written
+    assert store.written == sorted(store.written)
+    assert len(set(store.written)) == len(store.written)  # written when it moved, once each
