@@ -11,9 +11,13 @@ Interface notes for the portfolio service (changes to prompts/port_interface.md)
   borrow charged this bar); FillRecord also has `filled_at`.
 - RejectedOrder also has `reference_price`; its order_id is the id the symbol's order would
   have had at that bar.
+- BarOutcome.netted_legs (int): pair-leg orders netting saved at the bar.
+- run_portfolio_backtest(...) -> PortfolioBacktest (outcomes: list[BarOutcome], equity,
+  pair_pnl, orders, fills, total_return, sharpe, max_drawdown, netted_legs).
 - A change whose pair contributions cancel exactly is an internal cross: no PlannedOrder.
 """
 
+from core.portfolio.backtest import PortfolioBacktest, run_portfolio_backtest
 from core.portfolio.book import PortfolioBook
 from core.portfolio.costs import Costs
 from core.portfolio.model import (
@@ -42,10 +46,12 @@ __all__ = [
     "PairMark",
     "PairSignal",
     "PlannedOrder",
+    "PortfolioBacktest",
     "PortfolioBook",
     "PortfolioConfig",
     "PortfolioMark",
     "RejectedOrder",
     "SymbolMark",
     "order_id",
+    "run_portfolio_backtest",
 ]

@@ -88,10 +88,10 @@ class PortfolioBook:
         now = self._closes(closes)
         marked = self._mark_and_fill(bar_time, now)
         decision = self._decide(bar_time)
-        orders, rejections = net_orders(self.config, s, decision, bar_time)
+        orders, rejections, netted = net_orders(self.config, s, decision, bar_time)
         s.last_bar = bar_time
         mark = mark_of(s, bar_time, marked)
-        return BarOutcome(orders=orders, rejections=rejections, fills=marked.fills, mark=mark)
+        return BarOutcome(orders, rejections, marked.fills, mark, netted)
 
     # -- universe ---------------------------------------------------------------------
     def _symbol(self, symbol: str) -> int:

@@ -212,3 +212,6 @@ class BarOutcome:
     rejections: list[RejectedOrder]
     fills: list[FillRecord]
     mark: PortfolioMark
+    # Pair-leg orders netting saved: per symbol whose pair shares change, the pairs that
+    # move it minus the orders sent for it (1, or 0 for an internal cross).
+    netted_legs: int = 0

@@ -62,8 +62,9 @@ class Decision:
 
 def net_orders(
     config: PortfolioConfig, state: BookState, d: Decision, decided_at: datetime
-) -> tuple[list[PlannedOrder], list[RejectedOrder]]:
-    """Per-symbol orders (target change, pair contributions); commits the targets."""
+) -> tuple[list[PlannedOrder], list[RejectedOrder], int]:
+    """Per-symbol orders (target change, pair contributions) and the pair-leg orders netting
+    saved; commits the targets."""
     delta = d.target - state.target
     limited = [i for i in d.entering if i in d.rejected or i in d.scaled]
     full = d.target.copy()
@@ -74,6 +75,7 @@ def net_orders(
     orders: list[PlannedOrder] = []
     rejections: list[RejectedOrder] = []
     new_position = d.target.sum(axis=0)
+    netted = 0
     for j in (int(k) for k in touched):
         symbol = state.symbols[j]
         oid = order_id(config.portfolio_id, decided_at, symbol)
@@ -90,6 +92,7 @@ def net_orders(
             contributions = tuple((state.pairs[i], float(column[i])) for i in movers)
             state.orders.append(PendingOrder(oid, symbol, quantity, decided_at, contributions))
             state.unfilled[movers] += 1
+            netted += len(movers) - (1 if quantity != 0.0 else 0)
         if quantity != 0.0:
             reason = "; ".join([*(d.why[i] for i in movers), *limits])
             orders.append(
@@ -105,4 +108,4 @@ def net_orders(
                 )  # fmt: skip
     state.target = d.target
     state.target_dir = d.direction
-    return orders, rejections
+    return orders, rejections, netted
