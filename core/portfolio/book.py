@@ -141,21 +141,26 @@ class PortfolioBook:
         before = s.equity
         previous = s.prices
         current = np.where(np.isnan(now), previous, now)
-        move = np.nan_to_num(current - previous)
-        pair_pnl = s.held @ move
-        short = np.maximum(-s.held, 0.0)
-        net_short = np.maximum(-s.held.sum(axis=0), 0.0)
-        borrow = cfg.costs.borrow_rate_per_bar * net_short * np.nan_to_num(previous)
-        shorted = short.sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = np.where(shorted > 0, short / shorted, 0.0)
-        pair_pnl = pair_pnl - share @ borrow
-        total_borrow = float(borrow.sum())
+        priced = np.where(np.isnan(current), 0.0, current)
+        pair_pnl = np.zeros(len(s.pairs))
+        total_borrow = 0.0
+        if s.held.any():  # flat books (most bars of a backtest) skip the marking arithmetic
+            last = np.where(np.isnan(previous), 0.0, previous)
+            pair_pnl = s.held @ (priced - last)
+            if cfg.costs.borrow_rate_per_bar > 0:
+                short = np.maximum(-s.held, 0.0)
+                net_short = np.maximum(-s.held.sum(axis=0), 0.0)
+                borrow = cfg.costs.borrow_rate_per_bar * net_short * last
+                shorted = short.sum(axis=0)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    share = np.where(shorted > 0, short / shorted, 0.0)
+                pair_pnl = pair_pnl - share @ borrow
+                total_borrow = float(borrow.sum())
         s.cash -= total_borrow
         fills, fill_costs = self._fill(bar_time, now, pair_pnl)
         s.prices = current
         s.history = np.vstack([s.history, current[None, :]])[-(cfg.vol_lookback + 1) :]
-        s.equity = s.cash + float(s.held.sum(axis=0) @ np.nan_to_num(current))
+        s.equity = s.cash + float(s.held.sum(axis=0) @ priced)
         s.peak = max(s.peak, s.equity)
         drawdown = min(max(1.0 - s.equity / s.peak, 0.0), 1.0)
         limit = cfg.drawdown_kill

@@ -24,7 +24,7 @@ class Marked:
 
 def mark_of(state: BookState, bar_time: datetime, marked: Marked) -> PortfolioMark:
     position = state.held.sum(axis=0)
-    prices = np.nan_to_num(state.prices)
+    prices = np.where(np.isnan(state.prices), 0.0, state.prices)
     value = position * prices
     held = np.flatnonzero(position != 0.0)
     shown = np.flatnonzero(

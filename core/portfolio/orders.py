@@ -65,6 +65,8 @@ def net_orders(
 ) -> tuple[list[PlannedOrder], list[RejectedOrder], int]:
     """Per-symbol orders (target change, pair contributions) and the pair-leg orders netting
     saved; commits the targets."""
+    if not d.why:  # nothing moved a pair at this bar
+        return [], [], 0
     delta = d.target - state.target
     limited = [i for i in d.entering if i in d.rejected or i in d.scaled]
     full = d.target.copy()
