@@ -6,7 +6,8 @@ See core/portfolio/book.py for the order of a bar's steps and the attribution ru
 Interface notes for the portfolio service (changes to prompts/port_interface.md):
 - PortfolioConfig: notional is sized from `capital` (as the pair backtest does); the limits
   `max_net_exposure`, `max_symbol_exposure`, `max_pairs`, `drawdown_kill` default to None
-  (off); the gross limit is `gross_leverage_cap` (fraction of equity).
+  (off); the gross limit is `max_gross_exposure` (fraction of equity; None, the default,
+  means `gross_leverage_cap`).
 - PortfolioMark also has `kill_reason` (str | None) and `costs` (commission + slippage +
   borrow charged this bar); FillRecord also has `filled_at`.
 - RejectedOrder also has `reference_price`; its order_id is the id the symbol's order would

@@ -31,8 +31,9 @@ def _fraction_or_none(name: str, value: float | None, *, upper: float | None = N
 class PortfolioConfig:
     """Capital, allocation and risk limits of one portfolio.
 
-    Notional is sized from ``capital`` (as the pair backtest sizes its positions); the risk
-    limits are fractions of the current equity. ``None`` switches a limit off.
+    Notional is sized from ``capital`` (as the pair backtest sizes its positions) under
+    ``gross_leverage_cap``; the risk limits are fractions of the current equity. ``None``
+    switches a limit off, except ``max_gross_exposure`` whose None is the leverage cap.
     """
 
     portfolio_id: str = "default"
@@ -42,6 +43,7 @@ class PortfolioConfig:
     target_vol_annual: float = 0.10
     bars_per_year: float = 252.0
     gross_leverage_cap: float = 2.0
+    max_gross_exposure: float | None = None  # the gross limit; None: gross_leverage_cap
     max_net_exposure: float | None = None
     max_symbol_exposure: float | None = None
     max_pairs: int | None = None
@@ -63,6 +65,7 @@ class PortfolioConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be finite and > 0, got {value}")
+        _fraction_or_none("max_gross_exposure", self.max_gross_exposure)
         _fraction_or_none("max_net_exposure", self.max_net_exposure)
         _fraction_or_none("max_symbol_exposure", self.max_symbol_exposure)
         _fraction_or_none("drawdown_kill", self.drawdown_kill, upper=1.0)
@@ -74,6 +77,12 @@ class PortfolioConfig:
             raise ValueError(f"max_pairs must be an int >= 1 (or None), got {self.max_pairs!r}")
         if not isinstance(self.costs, Costs):
             raise ValueError(f"costs must be a Costs, got {type(self.costs).__name__}")
+
+    @property
+    def gross_limit(self) -> float:
+        return (
+            self.gross_leverage_cap if self.max_gross_exposure is None else self.max_gross_exposure
+        )
 
 
 @dataclass(frozen=True)

@@ -78,8 +78,8 @@ def exposure_breaches(
     if equity <= 0:
         return [f"equity {equity:.2f} <= 0"]
     gross = float(np.abs(value).sum()) / equity
-    if gross > config.gross_leverage_cap:
-        out.append(f"gross exposure {gross:.4f} > cap {config.gross_leverage_cap:g}")
+    if gross > config.gross_limit:
+        out.append(f"gross exposure {gross:.4f} > limit {config.gross_limit:g}")
     if config.max_net_exposure is not None:
         net = abs(float(value.sum())) / equity
         if net > config.max_net_exposure:

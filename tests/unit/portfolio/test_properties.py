@@ -40,6 +40,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         allocation=draw(st.sampled_from(["equal", "inverse_vol", "vol_target"])),
         vol_lookback=draw(st.sampled_from([2, 5, 10])),
         gross_leverage_cap=draw(st.sampled_from([0.5, 1.0, 2.0, 4.0])),
+        max_gross_exposure=draw(st.one_of(st.none(), st.sampled_from([0.5, 3.0]))),
         max_net_exposure=draw(optional),
         max_symbol_exposure=draw(optional),
         max_pairs=draw(st.one_of(st.none(), st.integers(1, 4))),
@@ -117,7 +118,7 @@ def test_entries_never_leave_a_limit_exceeded(sc: Scenario) -> None:
             value = state.target.sum(axis=0) * state.prices
             equity = state.equity
             slack = 1 + 1e-12
-            assert np.abs(value).sum() <= cfg.gross_leverage_cap * equity * slack
+            assert np.abs(value).sum() <= cfg.gross_limit * equity * slack
             if cfg.max_net_exposure is not None:
                 assert abs(value.sum()) <= cfg.max_net_exposure * equity * slack
             if cfg.max_symbol_exposure is not None:
