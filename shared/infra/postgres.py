@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-SERVICES: tuple[str, ...] = ("market_data", "pairs", "regime", "signals", "backtest")
+SERVICES: tuple[str, ...] = ("market_data", "pairs", "regime", "signals", "backtest", "portfolio")
 ADMIN_USER = "postgres"
 DATABASE = "titan"
 # pg_ctl -w waits this long for start/stop; a fast shutdown of a small cluster takes < 2 s,
