@@ -78,3 +78,20 @@ def scenario(days: int = 12) -> dict[str, list[Envelope[Any]]]:
         signal("CCC~BBB", "open_long_spread", 10),
     ]
     return {"market.bars.v1": bars, "pairs.lifecycle.v1": life, "signals.v1": signals}
+
+
+def long_scenario(days: int = 60) -> dict[str, list[Envelope[Any]]]:
+    """`days` bars of three symbols; each pair enters and exits every few weeks, the two
+    pairs' BBB legs overlapping (netted orders and internal crosses), AAA~BBB degraded then
+    active again."""
+    bars = [bar(s, n) for n in range(days) for s in SYMBOLS]
+    life = [lifecycle("AAA~BBB", "active", 0), lifecycle("CCC~BBB", "active", 1),
+            lifecycle("AAA~BBB", "degraded", days // 2),
+            lifecycle("AAA~BBB", "active", days // 2 + 3)]  # fmt: skip
+    signals = []
+    for start in range(2, days - 3, 9):
+        ab = "open_long_spread" if (start // 9) % 2 else "open_short_spread"
+        cb = "open_short_spread" if (start // 9) % 2 else "open_long_spread"
+        signals += [signal("AAA~BBB", ab, start), signal("CCC~BBB", cb, start + 1)]
+        signals += [signal("AAA~BBB", "close", start + 5), signal("CCC~BBB", "stop", start + 5)]
+    return {"market.bars.v1": bars, "pairs.lifecycle.v1": life, "signals.v1": signals}
