@@ -41,6 +41,7 @@ def limits_json(config: PortfolioConfig) -> dict[str, Any]:
         "capital": config.capital,
         "allocation": config.allocation,
         "gross_leverage_cap": config.gross_leverage_cap,
+        "max_gross_exposure": config.max_gross_exposure,
         "max_net_exposure": config.max_net_exposure,
         "max_symbol_exposure": config.max_symbol_exposure,
         "max_pairs": config.max_pairs,

@@ -21,7 +21,8 @@ class PortfolioSettings(ServiceSettings):
     portfolio_target_vol_annual: float = Field(default=0.10, gt=0.0, allow_inf_nan=False)
     portfolio_bars_per_year: float = Field(default=252.0, gt=0.0, allow_inf_nan=False)
     portfolio_gross_leverage_cap: float = Field(default=2.0, gt=0.0, allow_inf_nan=False)
-    # Risk limits, fractions of equity (unset: no limit).
+    # Risk limits, fractions of equity (unset: no limit; gross: the leverage cap).
+    portfolio_max_gross_exposure: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
     portfolio_max_net_exposure: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
     portfolio_max_symbol_exposure: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
     portfolio_max_pairs: int | None = Field(default=None, ge=1, le=10_000)
@@ -45,6 +46,7 @@ class PortfolioSettings(ServiceSettings):
             target_vol_annual=self.portfolio_target_vol_annual,
             bars_per_year=self.portfolio_bars_per_year,
             gross_leverage_cap=self.portfolio_gross_leverage_cap,
+            max_gross_exposure=self.portfolio_max_gross_exposure,
             max_net_exposure=self.portfolio_max_net_exposure,
             max_symbol_exposure=self.portfolio_max_symbol_exposure,
             max_pairs=self.portfolio_max_pairs,
