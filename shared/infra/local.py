@@ -73,6 +73,22 @@ async def _up_postgres(
                          admin_pw, passwords, timescale)  # fmt: skip
 
 
+async def _add_new_services(pg: PostgresState) -> list[str]:
+    """A cluster started before a service existed (portfolio, the sixth) lacks its role and
+    schema: provision the missing ones, so `titan demo` runs on infrastructure left up."""
+    missing = [s for s in pg_mod.SERVICES if s not in pg.service_passwords]
+    if not missing:
+        return []
+    passwords = {s: pg_mod.new_password() for s in missing}
+    await provision(
+        pg_mod.make_dsn(pg.host, pg.port, pg_mod.ADMIN_USER, pg.admin_password, "postgres"),
+        pg_mod.make_dsn(pg.host, pg.port, pg_mod.ADMIN_USER, pg.admin_password, pg.database),
+        pg.database, passwords,
+    )  # fmt: skip
+    pg.service_passwords.update(passwords)
+    return missing
+
+
 async def up(home: Path, opts: UpOptions) -> tuple[LocalInfra, list[str]]:
     """Start what is asked and not yet running; returns the state and what was started."""
     infra = load_local_infra(home) or LocalInfra(home=home)
@@ -87,6 +103,8 @@ async def up(home: Path, opts: UpOptions) -> tuple[LocalInfra, list[str]]:
         if opts.postgres and not running["postgres"]:
             infra.postgres = await _up_postgres(home, opts, infra.postgres)
             started.append("postgres")
+            save_state(infra)
+        elif opts.postgres and infra.postgres and await _add_new_services(infra.postgres):
             save_state(infra)
         if opts.pglite and not running["pglite"]:
             server = await asyncio.to_thread(
