@@ -60,6 +60,7 @@ class PortfolioBook:
             c = config.capital
             state = BookState(cash=c, equity=c, peak=c)
         self._s = state.copy()
+        self._index = {symbol: j for j, symbol in enumerate(self._s.symbols)}
 
     def state(self) -> BookState:
         return self._s.copy()
@@ -95,11 +96,13 @@ class PortfolioBook:
 
     # -- universe ---------------------------------------------------------------------
     def _symbol(self, symbol: str) -> int:
+        known = self._index.get(symbol)
+        if known is not None:
+            return known
         s = self._s
         i = bisect.bisect_left(s.symbols, symbol)
-        if i < len(s.symbols) and s.symbols[i] == symbol:
-            return i
         s.symbols.insert(i, symbol)
+        self._index = {name: j for j, name in enumerate(s.symbols)}
         s.prices = np.insert(s.prices, i, np.nan)
         s.history = np.insert(s.history, i, np.nan, axis=1)
         for name in ("target", "held", "units"):
@@ -125,14 +128,19 @@ class PortfolioBook:
         return i
 
     def _closes(self, closes: Mapping[str, float]) -> FloatArray:
-        for symbol, close in closes.items():
-            if not (isinstance(close, float | int) and math.isfinite(close) and close > 0):
-                raise ValueError(f"close of {symbol!r} must be finite and > 0, got {close!r}")
-            self._symbol(symbol)
-        s = self._s
-        now = np.full(len(s.symbols), np.nan)
-        for symbol, close in closes.items():
-            now[bisect.bisect_left(s.symbols, symbol)] = float(close)
+        names = list(closes)
+        try:
+            values = np.array([closes[k] for k in names], dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"closes must be numbers: {exc}") from exc
+        bad = ~(np.isfinite(values) & (values > 0))
+        if bad.any():
+            k = names[int(np.argmax(bad))]
+            raise ValueError(f"close of {k!r} must be finite and > 0, got {closes[k]!r}")
+        for name in names:
+            self._symbol(name)
+        now = np.full(len(self._s.symbols), np.nan)
+        now[[self._index[k] for k in names]] = values
         return now
 
     # -- steps 1 and 2 ----------------------------------------------------------------
@@ -181,7 +189,7 @@ class PortfolioBook:
         waiting: list[PendingOrder] = []
         total = 0.0
         for order in s.orders:
-            j = bisect.bisect_left(s.symbols, order.symbol)
+            j = self._index[order.symbol]
             price = float(now[j])
             if math.isnan(price):
                 waiting.append(order)

@@ -69,10 +69,12 @@ def net_orders(
         return [], [], 0
     delta = d.target - state.target
     limited = [i for i in d.entering if i in d.rejected or i in d.scaled]
-    full = d.target.copy()
-    for i in limited:
-        full[i] = np.nan_to_num(d.rows[i])
-    delta_full = full - state.target
+    full, delta_full = d.target, delta
+    if limited:  # what the entries would have traded had no rule stopped them
+        full = d.target.copy()
+        for i in limited:
+            full[i] = np.nan_to_num(d.rows[i])
+        delta_full = full - state.target
     touched = np.flatnonzero((delta != 0.0).any(axis=0) | (delta_full != 0.0).any(axis=0))
     orders: list[PlannedOrder] = []
     rejections: list[RejectedOrder] = []
