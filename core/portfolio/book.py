@@ -61,6 +61,7 @@ class PortfolioBook:
             state = BookState(cash=c, equity=c, peak=c)
         self._s = state.copy()
         self._index = {symbol: j for j, symbol in enumerate(self._s.symbols)}
+        self._pair_index = {pair: i for i, pair in enumerate(self._s.pairs)}
 
     def state(self) -> BookState:
         return self._s.copy()
@@ -110,11 +111,13 @@ class PortfolioBook:
         return i
 
     def _pair(self, pair_id: str) -> int:
+        known = self._pair_index.get(pair_id)
+        if known is not None:
+            return known
         s = self._s
         i = bisect.bisect_left(s.pairs, pair_id)
-        if i < len(s.pairs) and s.pairs[i] == pair_id:
-            return i
         s.pairs.insert(i, pair_id)
+        self._pair_index = {name: k for k, name in enumerate(s.pairs)}
         for name in ("target", "held", "units"):
             setattr(s, name, np.insert(getattr(s, name), i, 0.0, axis=0))
         for name in ("target_dir", "held_dir", "unfilled"):
@@ -194,7 +197,7 @@ class PortfolioBook:
             if math.isnan(price):
                 waiting.append(order)
                 continue
-            rows = [bisect.bisect_left(s.pairs, p) for p, _ in order.contributions]
+            rows = [self._pair_index[p] for p, _ in order.contributions]
             amounts = np.array([c for _, c in order.contributions])
             s.held[rows, j] += amounts
             s.unfilled[rows] -= 1
@@ -217,8 +220,9 @@ class PortfolioBook:
     def _due(self, bar_time: datetime) -> dict[int, tuple[PairSignal | None, str]]:
         """Per pair index, the signal it ends on (None: flat) and why."""
         s = self._s
-        due = [x for x in s.signals if x.bar_time <= bar_time]
-        s.signals = [x for x in s.signals if x.bar_time > bar_time]
+        due = [x for x in s.signals if x.bar_time <= bar_time] if s.signals else []
+        if due:
+            s.signals = [x for x in s.signals if x.bar_time > bar_time]
         wanted: dict[int, tuple[PairSignal | None, str]] = {}
         for sig in sorted(due, key=lambda x: (x.bar_time, x.is_entry, x.signal_id)):
             why = f"{sig.pair_id} {sig.action} ({sig.signal_id})"
@@ -226,17 +230,22 @@ class PortfolioBook:
         changes = sorted(
             (c for c in s.lifecycle_pending if c[2] <= bar_time), key=lambda c: (c[2], c[0])
         )
-        s.lifecycle_pending = [c for c in s.lifecycle_pending if c[2] > bar_time]
+        if changes:
+            s.lifecycle_pending = [c for c in s.lifecycle_pending if c[2] > bar_time]
         for pair_id, state, _as_of in changes:
             s.lifecycle[pair_id] = state
-        for pair_id, state in s.lifecycle.items():
-            if state == "retired":
-                wanted[self._pair(pair_id)] = (None, f"{pair_id} retired")
+        # Retired pairs with a position or a signal go flat (the others are flat already).
+        candidates = set(np.flatnonzero(s.target_dir).tolist()) | set(wanted)
+        for i in candidates:
+            if s.lifecycle.get(s.pairs[i]) == "retired":
+                wanted[i] = (None, f"{s.pairs[i]} retired")
         return wanted
 
     def _decide(self, bar_time: datetime) -> Decision:
         s, cfg = self._s, self.config
         wanted = self._due(bar_time)
+        if not wanted:  # nothing to decide: no copy of the targets
+            return Decision(target=s.target, direction=s.target_dir)
         d = Decision.start(s)
         for i, (sig, why) in sorted(wanted.items()):
             if sig is None:
