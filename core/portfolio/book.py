@@ -285,12 +285,14 @@ class PortfolioBook:
         s.units[i] = row
 
     def _leg_shares(self, sig: PairSignal) -> FloatArray:
-        """Shares per unit of notional: sign x weight / close (NaN for an unpriced leg)."""
+        """Shares per unit of gross notional: sign x weight / sum of weights / close (NaN for
+        an unpriced leg); the signals' weights already sum to 1, the division makes sure."""
         s = self._s
         row = np.zeros(len(s.symbols))
+        total = sum(leg.weight for leg in sig.legs)
         for leg in sig.legs:
             j = self._symbol(leg.symbol)
-            row[j] = leg.sign * leg.weight / s.prices[j]
+            row[j] = leg.sign * leg.weight / total / s.prices[j]
         return row
 
     def _precheck(self, i: int, sig: PairSignal) -> str | None:

@@ -52,6 +52,15 @@ def test_opposite_legs_of_two_pairs_net_into_one_order() -> None:
     assert {p.symbol for p in nxt.mark.positions} == {"A", "C"}  # B nets to zero shares
 
 
+def test_leg_weights_are_shares_of_the_pairs_gross_notional() -> None:
+    book = PortfolioBook(PortfolioConfig(capital=1000.0, gross_leverage_cap=1.0))
+    signal = entry("A~B", +1, 0)
+    doubled = tuple(type(leg)(leg.symbol, leg.side, 2 * leg.weight) for leg in signal.legs)
+    book.on_signal(type(signal)(signal.signal_id, "A~B", signal.action, day(0), 1.0, doubled))
+    out = book.on_bar(day(0), PRICES)
+    assert sum(o.quantity * o.reference_price for o in out.orders) == pytest.approx(1000.0)
+
+
 def test_fills_at_next_close_with_commission_slippage_and_borrow() -> None:
     costs = Costs(commission_bps=1.0, slippage_bps=2.0, borrow_bps_annual=252.0)
     book = PortfolioBook(PortfolioConfig(capital=1000.0, gross_leverage_cap=1.0, costs=costs))
