@@ -17,6 +17,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from services.portfolio.settings import PortfolioSettings
+from services.portfolio.store import OrderQuery, PgPortfolioStore, PortfolioStore
 from shared.events import Envelope
 from shared.runtime.send_watermarks import send_watermark
 from shared.runtime.watermarks import END_OF_INPUT_US, to_us
@@ -173,6 +174,32 @@ async def test_kill_9_five_times_mid_replay_gives_the_clean_events_and_tables(
     assert len(expected["PositionsMarked"]) == DAYS and len(expected["OrderPlanned"]) > 10
     assert await published(kafka_bootstrap, topics.prefix) == expected
     assert await tables(dsn) == expected_tables(clean)
+    # The HTTP API's queries on PostgreSQL answer as the in-memory fake does (store contract).
+    conn = await asyncpg.connect(dsn, server_settings={"search_path": "portfolio"})
+    try:
+        on_pg, in_memory = await queries(PgPortfolioStore(conn)), await queries(clean.store)
+    finally:
+        await conn.close()
+    for n, (got, want) in enumerate(zip(on_pg, in_memory, strict=True)):
+        if isinstance(want, list):
+            assert len(got) == len(want), n
+            for a, b in zip(got, want, strict=True):
+                assert a == b, n
+        else:
+            assert got == want, n
+
+
+async def queries(store: PortfolioStore) -> list[Any]:
+    pid = "default"
+    return [
+        await store.latest_mark(pid),
+        await store.marks(pid, day(10), day(20), 5),
+        await store.marks(pid, None, None, 1000),
+        await store.orders(pid, OrderQuery()),
+        await store.orders(pid, OrderQuery(status="filled", symbol="BBB", limit=3)),
+        await store.orders(pid, OrderQuery(start=day(20), end=day(40))),
+        await store.rejections(pid, 100),
+    ]
 
 
 async def test_inputs_delivered_twice_change_nothing(

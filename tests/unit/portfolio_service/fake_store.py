@@ -98,12 +98,14 @@ class InMemoryPortfolioStore(PortfolioStore):
                 "filled_at": o["filled_at"].isoformat() if o["filled_at"] else None,
                 "fill_price": fill[6] if fill else None, "fill_cost": fill[7] if fill else None,
             })  # fmt: skip
-        out.sort(key=lambda o: (o["decided_at"], o["symbol"]), reverse=True)
+        out.sort(key=lambda o: o["symbol"])  # newest first, then by symbol (as the SQL)
+        out.sort(key=lambda o: o["decided_at"], reverse=True)
         return out[: query.limit]
 
     async def rejections(self, portfolio_id: str, limit: int) -> list[dict[str, Any]]:
         rows = sorted((o["row"] for o in self.rejections_.values() if o["row"][1] == portfolio_id),
-                      key=lambda r: (r[5], r[2]), reverse=True)  # fmt: skip
+                      key=lambda r: r[2])  # fmt: skip
+        rows.sort(key=lambda r: r[5], reverse=True)
         return [
             {"order_id": r[0], "symbol": r[2], "side": r[3], "quantity": r[4],
              "decided_at": r[5].isoformat(), "reason": r[6]}
