@@ -28,6 +28,8 @@ DIGEST_TOPICS = (
     "regime.shifts.v1",
     "params.v1",
     "signals.v1",
+    "portfolio.orders.v1",
+    "portfolio.positions.v1",
 )
 
 

@@ -25,6 +25,7 @@ GATING_INPUTS: dict[str, tuple[str, ...]] = {
     "regime": ("market.bars.v1", "pairs.spreads.v1"),
     "signals": ("pairs.spreads.v1", "pairs.lifecycle.v1", "regime.shifts.v1"),
     "backtest": ("pairs.lifecycle.v1",),
+    "portfolio": ("market.bars.v1", "pairs.lifecycle.v1", "signals.v1"),
 }
 
 
@@ -35,6 +36,7 @@ PRODUCERS = {
     "pairs.lifecycle.v1": "pairs",
     "regime.shifts.v1": "regime",
     "params.v1": "backtest",
+    "signals.v1": "signals",
 }
 
 

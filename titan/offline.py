@@ -18,7 +18,7 @@ from typing import Any
 from pydantic_settings import BaseSettings
 
 from shared.clock import ManualClock
-from shared.events import Envelope, decode
+from shared.events import Envelope, decode, make_envelope
 from shared.runtime.batch import BatchContext, BatchProcessor, Route
 from shared.runtime.records import ConsumedRecord, TopicNames
 from shared.runtime.store import RuntimeStore
@@ -49,6 +49,7 @@ async def run_offline(
     out["regime.shifts.v1"] = await regime_stage(bars, out["pairs.spreads.v1"], env)
     out["params.v1"] = backtest_stage(bars, out["pairs.lifecycle.v1"], env) if with_backtest else []
     out["signals.v1"] = await signals_stage(out, env)
+    out.update(portfolio_stage(out, env))
     return out
 
 
@@ -173,6 +174,34 @@ async def signals_stage(events: Events, env: Mapping[str, str]) -> list[Envelope
     inputs = {t: events.get(t, []) for t in ("params.v1", "regime.shifts.v1",
                                              "pairs.lifecycle.v1", "pairs.spreads.v1")}  # fmt: skip
     return (await run_routes(handlers.routes(), inputs, "titan-signals"))["signals.v1"]
+
+
+def portfolio_stage(events: Events, env: Mapping[str, str]) -> Events:
+    """The portfolio's orders and marks from the portfolio backtest (core), given the bars,
+    signals and lifecycle changes the live service would be released, converted to events
+    as the service converts them: equal digests are live = backtest parity."""
+    from services.portfolio.convert import outcome_events
+    from services.portfolio.settings import PortfolioSettings
+    from titan.portfolio_parity import backtest_inputs, backtest_outcomes
+
+    settings = settings_for(PortfolioSettings, env)
+    config = settings.portfolio_config()
+    inputs = backtest_inputs(events, settings.portfolio_interval)
+    out: Events = {"portfolio.orders.v1": [], "portfolio.positions.v1": []}
+    clock = ManualClock(PRODUCED_AT)
+    for outcome in backtest_outcomes(config, inputs):
+        for ev in outcome_events(config.portfolio_id, outcome):
+            out[ev.topic].append(
+                make_envelope(
+                    ev.payload,
+                    event_id=ev.event_id,
+                    occurred_at=ev.occurred_at,
+                    key=ev.key,
+                    producer="titan-portfolio",
+                    produced_at=clock.now(),
+                )
+            )
+    return out
 
 
 async def run_routes(

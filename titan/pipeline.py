@@ -29,6 +29,7 @@ from shared.topics import (
     PAIRS_SPREADS,
     PARAMS,
     REGIME_SHIFTS,
+    SIGNALS,
     all_topics,
 )
 from titan.processes import ServiceProcesses
@@ -41,6 +42,7 @@ SERVICE_INPUTS: dict[str, tuple[str, ...]] = {
     "regime": (MARKET_BARS.name, PAIRS_SPREADS.name),
     "signals": (PAIRS_SPREADS.name, PAIRS_LIFECYCLE.name, REGIME_SHIFTS.name, PARAMS.name),
     "backtest": (BACKTEST_REQUESTS.name, PAIRS_LIFECYCLE.name),
+    "portfolio": (MARKET_BARS.name, PAIRS_LIFECYCLE.name, SIGNALS.name),
 }
 
 

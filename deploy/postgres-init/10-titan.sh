@@ -11,7 +11,7 @@ REVOKE ALL ON DATABASE "$POSTGRES_DB" FROM PUBLIC;
 REVOKE CONNECT, TEMPORARY ON DATABASE postgres FROM PUBLIC;
 REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC;
 SQL
-for service in market_data pairs regime signals backtest; do
+for service in market_data pairs regime signals backtest portfolio execution; do
   var="TITAN_PG_PASSWORD_${service^^}"
   password="${!var:?$var must be set}"
   psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \

@@ -89,6 +89,13 @@ class PositionsMarked(Payload):
     net_exposure: float = Field(allow_inf_nan=False)
     drawdown: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
     kill_switch: bool = False
+    # Why new entries are blocked (the limit that tripped), while the kill-switch holds.
+    kill_reason: str | None = Field(default=None, max_length=2000)
+    costs: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)  # commission, slippage, borrow
+    # Pair-leg orders that netting saved among this bar's decisions: for each symbol whose
+    # pairs' shares change, the pairs changing it minus the orders sent (1, or 0 when the
+    # changes cancel: an internal cross).
+    netted_legs: int = Field(default=0, ge=0)
     positions: list[SymbolPosition] = Field(default_factory=list)
     pairs: list[PairPnl] = Field(default_factory=list)
     fills: list[Fill] = Field(default_factory=list)

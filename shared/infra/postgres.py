@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 SERVICES: tuple[str, ...] = (
-    "market_data", "pairs", "regime", "signals", "backtest", "execution",
+    "market_data", "pairs", "regime", "signals", "backtest", "portfolio", "execution",
 )  # fmt: skip
 ADMIN_USER = "postgres"
 DATABASE = "titan"

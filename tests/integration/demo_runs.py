@@ -48,5 +48,6 @@ def assert_same_content(runs: dict[str, dict[str, Any]]) -> None:
             assert other["digests"][topic] == digest, (
                 f"{topic}: {first_name} {digest} != {name} {other['digests'][topic]}"
             )
-        for field in ("ticks", "pairs_found", "pair_tests", "regime_shifts", "signals"):
+        for field in ("ticks", "pairs_found", "pair_tests", "regime_shifts", "signals",
+                      "portfolio"):  # fmt: skip
             assert other[field] == first[field], f"{field}: {first_name} != {name}"

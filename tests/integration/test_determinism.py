@@ -40,8 +40,12 @@ def test_sp500_calm_twice_chaos_and_offline_give_one_set_of_events(demo_home: Pa
     assert offline["signals"] > 100 and offline["regime_shifts"] > 10
     assert len(offline["pairs_found"]) > 10
     assert sorted(runs["chaos"]["chaos"]["killed"]) == sorted(
-        ("market_data", "pairs", "regime", "signals")
+        ("market_data", "pairs", "regime", "signals", "portfolio")
     )
+    # the portfolio backtest (offline) and the live service: one set of orders and marks
+    portfolio = offline["portfolio"]
+    assert portfolio["bars"] == offline["digests"]["portfolio.positions.v1"]["count"] > 8000
+    assert portfolio["orders"] > 100 and portfolio["netted_orders"] > 0
 
 
 def test_quandl_long_ohlcv_file_live_under_chaos_equals_offline(demo_home: Path) -> None:

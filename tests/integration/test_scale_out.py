@@ -35,7 +35,7 @@ def test_two_replicas_each_with_sigterm_and_sigkill_equal_offline(demo_home: Pat
     assert_same_content(runs)
     live = runs["2 replicas, chaos"]
     assert live["replicas"] == 2
-    services = ("market_data", "pairs", "regime", "signals")
+    services = ("market_data", "pairs", "regime", "signals", "portfolio")
     assert sorted(live["chaos"]["retired"]) == sorted(f"{s}.2" for s in services)
     assert sorted(live["chaos"]["killed"]) == sorted(services)
     assert live["digests"]["market.bars.v1"]["count"] == live["ticks"]  # no bar left open

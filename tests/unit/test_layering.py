@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CORE_PACKAGES = ("cointegration", "regime", "strategy")
+CORE_PACKAGES = ("cointegration", "portfolio", "regime", "strategy")
 # Top-level modules core may not import: I/O, processes, the event loop, the network.
 IO_MODULES = frozenset(
     {

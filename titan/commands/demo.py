@@ -19,13 +19,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-DEFAULT_SERVICES = ("market_data", "pairs", "regime", "signals")
+DEFAULT_SERVICES = ("market_data", "pairs", "regime", "signals", "portfolio")
 # Daily closes only; regime models refitted quarterly (63 bars) instead of weekly so that
 # 33 years of history replay in minutes. Variables already set in the environment win.
 DEMO_ENV = {
     "TITAN_BAR_INTERVALS": "1d",
     "TITAN_REGIME_REFIT_EVERY_BARS": "63",
     "TITAN_REGIME_WINDOW_BARS": "756",
+    # The portfolio's risk limits and costs, so that the demo shows them at work.
+    "TITAN_PORTFOLIO_MAX_PAIRS": "8",
+    "TITAN_PORTFOLIO_MAX_SYMBOL_EXPOSURE": "0.5",
+    "TITAN_PORTFOLIO_MAX_NET_EXPOSURE": "0.5",
+    "TITAN_PORTFOLIO_DRAWDOWN_KILL": "0.25",
+    "TITAN_PORTFOLIO_COMMISSION_BPS": "1",
+    "TITAN_PORTFOLIO_SLIPPAGE_BPS": "2",
+    "TITAN_PORTFOLIO_BORROW_BPS_ANNUAL": "50",
 }
 
 
@@ -141,6 +149,8 @@ def summarize(
     digests: dict[str, Any],
 ) -> dict[str, Any]:
     """The part of the summary that must be equal live and offline (content only)."""
+    from titan.portfolio_summary import portfolio_summary
+
     lifecycle = events.get("pairs.lifecycle.v1", [])
     found = sorted({p["pair_id"] for _, p in lifecycle if p.get("to_state") == "active"})
     return {
@@ -151,6 +161,7 @@ def summarize(
         "pair_tests": digests["pairs.tests.v1"]["count"],
         "regime_shifts": digests["regime.shifts.v1"]["count"],
         "signals": digests["signals.v1"]["count"],
+        "portfolio": portfolio_summary(events, digests),
         "digests": digests,
     }
 

@@ -12,6 +12,7 @@ SERVICES = {
     "regime": "services.regime.bootstrap",
     "signals": "services.signals.bootstrap",
     "backtest": "services.backtest.bootstrap",
+    "portfolio": "services.portfolio.bootstrap",
     "execution": "services.execution.bootstrap",
 }
 # The schema spelling is accepted too (`titan run market_data`), as deploy manifests use it.

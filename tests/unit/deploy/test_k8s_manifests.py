@@ -15,7 +15,7 @@ from titan.commands.run import SERVICES
 from titan.pipeline import SERVICE_INPUTS
 
 K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s"
-ACTIVE_STANDBY = {"pairs"}  # one member owns every partition, a second stands by
+ACTIVE_STANDBY = {"pairs", "portfolio"}  # one member owns every partition, a second stands by
 
 
 def _docs(name: str) -> list[dict[str, Any]]:

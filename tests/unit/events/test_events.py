@@ -102,7 +102,7 @@ def test_kubernetes_manifests_parse_and_run_known_services() -> None:
     manifest = Path(__file__).resolve().parents[3] / "deploy" / "k8s" / "titan.yaml"
     docs = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
     deployments = [d for d in docs if d["kind"] == "Deployment"]
-    assert len(deployments) == 5
+    assert len(deployments) == 6
     for d in deployments:
         container = d["spec"]["template"]["spec"]["containers"][0]
         assert container["args"][0] == "run" and container["args"][1] in SERVICES
