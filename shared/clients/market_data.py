@@ -51,7 +51,7 @@ class HistoryClient:
             params["end"] = end.isoformat()
         rows: list[dict[str, Any]] = []
         while True:
-            page = await self._get("/bars", params, none_known_is_empty=True)
+            page = await self._get("/bars", params)
             rows.extend(page["bars"])
             if not page.get("next_cursor"):
                 break
@@ -77,18 +77,12 @@ class HistoryClient:
         wide = frame.pivot(index="start", columns="symbol", values="close").sort_index()
         return wide.reindex(columns=[s for s in symbols if s in wide.columns])
 
-    async def _get(
-        self, path: str, params: dict[str, Any], *, none_known_is_empty: bool = False
-    ) -> dict[str, Any]:
+    async def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         try:
             async with httpx.AsyncClient(timeout=self.timeout_s) as client:
                 response = await client.get(self.base_url + path, params=params)
         except httpx.HTTPError as exc:
             raise HistoryUnavailable(f"market_data at {self.base_url} unreachable: {exc}") from exc
-        if none_known_is_empty and response.status_code == 404:
-            # No requested symbol has bars (yet): an empty history, not an outage; callers
-            # decide what too little history means (a backtest fails with that reason).
-            return {"bars": [], "next_cursor": None}
         if response.status_code != 200:
             raise HistoryUnavailable(f"market_data {path}: {response.status_code} {response.text}")
         data: dict[str, Any] = response.json()

@@ -108,18 +108,24 @@ async def test_history_api_pages_filters_and_refuses_bad_input(
                 await http.get("/bars", params={"symbols": "KO", "limit": 0})
             ).status_code == 422
 
-            # Unknown symbols are named: a 404 when none is known, a field when some are.
+            # Unknown symbols are named in the answer (and in a CSV header).
             missing = await http.get("/bars", params={"symbols": "FOO,BAR"})
-            assert missing.status_code == 404, missing.text
-            assert "unknown symbols for interval 1d: BAR, FOO" in missing.json()["detail"]
+            assert missing.status_code == 200, missing.text
+            assert missing.json() == {
+                "bars": [],
+                "next_cursor": None,
+                "unknown_symbols": ["BAR", "FOO"],
+            }
             some = await http.get("/bars", params={"symbols": "KO,FOO", "limit": 3})
             assert some.status_code == 200 and some.json()["unknown_symbols"] == ["FOO"]
             assert [b["symbol"] for b in some.json()["bars"]] == ["KO"] * 3
-            assert (await HistoryClient(base).bars(["FOO"])).empty
+            as_csv = await http.get("/bars", params={"symbols": "KO,FOO", "format": "csv"})
+            assert as_csv.headers["x-unknown-symbols"] == "FOO"
             known = (await http.get("/bars", params={"symbols": "KO", "limit": 1})).json()
             assert known["unknown_symbols"] == []
             hourly = await http.get("/bars", params={"symbols": "KO", "interval": "1h"})
-            assert hourly.status_code == 404 and "interval 1h" in hourly.json()["detail"]
+            assert hourly.json()["unknown_symbols"] == ["KO"]
+            assert (await HistoryClient(base).bars(["FOO"])).empty
 
         client = HistoryClient(base)
         closes = await client.closes(["KO", "PEP"], "1d", start=datetime(2020, 1, 1, tzinfo=UTC))
