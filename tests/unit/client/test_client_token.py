@@ -12,6 +12,7 @@ import pytest
 from fastapi import APIRouter
 from pydantic import SecretStr
 
+from shared.clients.market_data import HistoryClient, HistoryUnavailable
 from shared.runtime.api_token import ensure_local_api_token
 from shared.runtime.auth import BearerAuth
 from shared.runtime.http import HttpServer, build_app
@@ -45,6 +46,10 @@ async def _serve(token: SecretStr, protect_reads: bool) -> AsyncIterator[str]:
     @router.get("/pairs")
     async def pairs() -> dict[str, int]:
         return {"count": 0}
+
+    @router.get("/symbols")
+    async def symbols() -> dict[str, list[str]]:
+        return {"symbols": ["KO", "PEP"]}
 
     auth = BearerAuth(token, protect_reads=protect_reads)
     app = build_app("pairs", RuntimeMetrics("client-token-test"), _ready, [router], auth)
@@ -114,3 +119,16 @@ async def test_an_explicit_token_wins_and_no_token_is_a_typed_401(deployed_servi
     async with AsyncTitan(urls={"pairs": deployed_service}, api_token=DEPLOYMENT_TOKEN) as titan:
         assert await titan._transport.post_json("pairs", "/screen") == {"status": "accepted"}
         assert titan.addresses.token() == SecretStr(DEPLOYMENT_TOKEN)
+
+
+async def test_service_to_service_history_reads_carry_the_token(
+    local_service: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reads closed: backtest's history client must still get through, with the local token...
+    assert await HistoryClient(local_service).symbols() == ["KO", "PEP"]
+    # ... or the one its settings hold, which wins over the environment's.
+    monkeypatch.setenv("TITAN_API_TOKEN", "some-other-deployment-token")
+    with pytest.raises(HistoryUnavailable, match="401"):
+        await HistoryClient(local_service).symbols()
+    token = ensure_local_api_token(home)
+    assert await HistoryClient(local_service, api_token=token).symbols() == ["KO", "PEP"]
