@@ -10,10 +10,11 @@ from __future__ import annotations
 import sys
 from typing import Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 S = TypeVar("S", bound=BaseSettings)
+MIN_API_TOKEN_CHARS = 16
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 
 
@@ -93,6 +94,20 @@ class ServiceSettings(BaseSettings):
     # Fault injection (determinism checks, `titan demo --chaos`): after each batch the
     # consumer sleeps a random 0..N ms, so batches and interleavings differ run to run.
     fault_batch_delay_ms: int = Field(default=0, ge=0, le=10_000)
+    # Bearer token of the HTTP API: every POST/PUT/PATCH/DELETE needs it, reads too when
+    # api_token_reads. Unset: the local token under TITAN_HOME (shared/runtime/api_token.py),
+    # made on first need, which the CLI and titan.client read with no extra step.
+    api_token: SecretStr | None = None
+    api_token_reads: bool = False
+
+    @field_validator("api_token")
+    @classmethod
+    def _token_strong_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        # An empty TITAN_API_TOKEN (a blank line in deploy/.env) must not silently fall back
+        # to a token nobody outside the container knows; a short one is guessable.
+        if token is not None and len(token.get_secret_value().strip()) < MIN_API_TOKEN_CHARS:
+            raise ValueError(f"must be at least {MIN_API_TOKEN_CHARS} characters")
+        return token
 
 
 def load_or_exit(cls: type[S], **overrides: object) -> S:

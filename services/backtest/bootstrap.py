@@ -59,7 +59,7 @@ async def job_runner(ctx: Context) -> None:
     runner = JobRunner(
         ctx.app,
         ctx.units,
-        market_data_history(s.market_data_url),
+        market_data_history(s.market_data_url, s.api_token),
         ctx.clock,
         lambda: make_pool(s.backtest_workers),
         s.runner_settings(),
@@ -71,7 +71,8 @@ async def job_runner(ctx: Context) -> None:
 def api(ctx: Context) -> APIRouter:
     async def symbols() -> list[str]:
         try:
-            return await HistoryClient(ctx.settings.market_data_url).symbols()
+            s = ctx.settings
+            return await HistoryClient(s.market_data_url, api_token=s.api_token).symbols()
         except HistoryUnavailable as exc:
             raise SymbolsUnavailable(str(exc)) from exc
 

@@ -27,6 +27,7 @@ from datetime import timedelta
 from typing import Any
 
 import pandas as pd
+from pydantic import SecretStr
 
 from services.backtest import events
 from services.backtest.domain.compute import JobResult, NoHistory, run_job
@@ -51,12 +52,13 @@ class HistoryOutage(RuntimeError):
     """The history API cannot be reached now: the job waits and is retried, not failed."""
 
 
-def market_data_history(url: str | None) -> HistoryFetch:
-    """Closes from market_data's history API (at `url`, or where market_data registered)."""
+def market_data_history(url: str | None, api_token: SecretStr | None = None) -> HistoryFetch:
+    """Closes from market_data's history API (at `url`, or where market_data registered),
+    sending the deployment's token (`api_token`, else TITAN_API_TOKEN or the local one)."""
 
     async def history(spec: JobSpec) -> pd.DataFrame:
         try:  # the client looks market_data up when made: it may start after us
-            client = HistoryClient(url)
+            client = HistoryClient(url, api_token=api_token)
             return await client.closes([spec.a, spec.b], spec.interval, spec.start, spec.end)
         except HistoryUnavailable as exc:
             raise HistoryOutage(str(exc)) from exc

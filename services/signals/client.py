@@ -37,7 +37,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from shared.events import DecodeError, Envelope, SignalEmitted, decode, ensure_utc
-from shared.runtime.endpoints import lookup_endpoint
+from shared.runtime.api_token import resolve_api_token
+from shared.runtime.endpoints import lookup_endpoint, titan_home
 from shared.runtime.watermarks import is_watermark
 from shared.settings import KafkaSettings
 from shared.topics import SIGNALS
@@ -341,7 +342,11 @@ class BlockingSignalClient:
             raise LookupError("no signals service URL: pass service_url or set TITAN_SIGNALS_URL")
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=self.call_timeout)
-        response = await self._http.get(base.rstrip("/") + path, params=query)
+        # Reads may be closed (TITAN_API_TOKEN_READS): send the deployment's token, as the
+        # other clients do.
+        token = resolve_api_token(titan_home())
+        headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else None
+        response = await self._http.get(base.rstrip("/") + path, params=query, headers=headers)
         if response.status_code >= 400:
             raise ValueError(f"GET {path} -> {response.status_code}: {response.text[:500]}")
         body: dict[str, Any] = response.json()

@@ -7,8 +7,10 @@ from typing import Any
 
 import httpx
 import pandas as pd
+from pydantic import SecretStr
 
-from shared.runtime.endpoints import lookup_endpoint
+from shared.runtime.api_token import resolve_api_token
+from shared.runtime.endpoints import lookup_endpoint, titan_home
 
 
 class HistoryUnavailable(RuntimeError):
@@ -16,7 +18,12 @@ class HistoryUnavailable(RuntimeError):
 
 
 class HistoryClient:
-    def __init__(self, base_url: str | None = None, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        timeout_s: float = 30.0,
+        api_token: SecretStr | None = None,
+    ) -> None:
         url = base_url or lookup_endpoint("market_data")
         if url is None:
             raise HistoryUnavailable(
@@ -26,6 +33,9 @@ class HistoryClient:
         self.base_url = url.rstrip("/")
         # 30 s: a page of 10,000 bars is served in well under a second; more means trouble.
         self.timeout_s = timeout_s
+        # Reads may be closed (TITAN_API_TOKEN_READS): the deployment's token, as titan.client.
+        token = api_token or resolve_api_token(titan_home())
+        self._headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
 
     async def symbols(self) -> list[str]:
         data = await self._get("/symbols", {})
@@ -79,7 +89,7 @@ class HistoryClient:
 
     async def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         try:
-            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+            async with httpx.AsyncClient(timeout=self.timeout_s, headers=self._headers) as client:
                 response = await client.get(self.base_url + path, params=params)
         except httpx.HTTPError as exc:
             raise HistoryUnavailable(f"market_data at {self.base_url} unreachable: {exc}") from exc

@@ -22,6 +22,7 @@ from shared.infra.state import (
     save_state,
     state_path,
 )
+from shared.runtime.api_token import ensure_local_api_token
 from shared.topic_partitions import resolved_topics
 
 
@@ -108,6 +109,9 @@ async def up(home: Path, opts: UpOptions) -> tuple[LocalInfra, list[str]]:
     """Start what is asked and not yet running; returns the state and what was started."""
     infra = load_local_infra(home) or LocalInfra(home=home)
     await asyncio.to_thread(home.mkdir, parents=True, exist_ok=True)
+    # The services' API token, made here so the CLI and titan.client have it before any
+    # service starts (a deployment's TITAN_API_TOKEN wins over the file everywhere).
+    await asyncio.to_thread(ensure_local_api_token, home)
     started: list[str] = []
     running = infra.running()
     try:

@@ -8,11 +8,12 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, Depends, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.runtime.api_docs import mount_api_docs
+from shared.runtime.auth import BearerAuth
 from shared.runtime.metrics import RuntimeMetrics
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,10 @@ def build_app(
     metrics: RuntimeMetrics,
     readiness: ReadinessCheck,
     routers: list[APIRouter],
+    auth: BearerAuth,
     version: str = "0.1.0",
 ) -> FastAPI:
+    """The service's routers behind `auth`; the ops endpoints and the docs stay open."""
     app = FastAPI(title=f"TITAN {service}", version=version, docs_url=None, redoc_url=None)
     mount_api_docs(app)
 
@@ -45,7 +48,7 @@ def build_app(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(auth)])
     return app
 
 

@@ -24,10 +24,12 @@ from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter
 
 from shared.clock import Clock, SystemClock
+from shared.runtime.api_token import ensure_local_api_token
 from shared.runtime.assignment import Partitioning, TitanAssignor, new_replica_id
+from shared.runtime.auth import BearerAuth
 from shared.runtime.batch import BatchProcessor, Route
 from shared.runtime.consumer import ConsumerLoop, make_consumer
-from shared.runtime.endpoints import register_endpoint, unregister_endpoint
+from shared.runtime.endpoints import register_endpoint, titan_home, unregister_endpoint
 from shared.runtime.event_time import WatermarkOutputs, as_outputs
 from shared.runtime.gc_tuning import tune_gc_for_batches
 from shared.runtime.http import HttpServer, build_app
@@ -329,7 +331,7 @@ class ServiceRunner(Generic[S, A]):
 
         routers = [d.api(ctx)] if d.api is not None else []
         http = HttpServer(
-            build_app(d.name, self.metrics, readiness, routers),
+            build_app(d.name, self.metrics, readiness, routers, await self._api_auth()),
             self.settings.http_host,
             self.settings.http_port,
         )
@@ -337,6 +339,14 @@ class ServiceRunner(Generic[S, A]):
         log.info("%s serving HTTP on %s:%d", d.name, self.settings.http_host, self.http_port)
         register_endpoint(d.name, f"http://{self.settings.http_host}:{self.http_port}")
         return http
+
+    async def _api_auth(self) -> BearerAuth:
+        token = self.settings.api_token
+        if token is None:
+            home = titan_home()
+            token = await asyncio.to_thread(ensure_local_api_token, home)
+            log.info("%s HTTP API token: the local one under %s", self.definition.name, home)
+        return BearerAuth(token, protect_reads=self.settings.api_token_reads)
 
     async def _partition_count(self, producer: AIOKafkaProducer, contract_topic: str) -> int:
         real = self.topics.real(contract_topic)

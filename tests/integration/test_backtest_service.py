@@ -32,6 +32,7 @@ from tests.unit.backtest_service.data_paths import msft_ibm_closes
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 N_DAYS = 260
+API_TOKEN = "backtest-integration-test-token"
 
 
 async def _feed_ticks(bootstrap: str, topic: str) -> None:
@@ -75,15 +76,15 @@ async def test_request_on_topic_completes_and_http_api(
 
         async def bars_ready() -> bool:
             async with httpx.AsyncClient() as client:
-                page = (
-                    await client.get(f"{md_url}/bars", params={"symbols": "IBM", "limit": 10_000})
-                ).json()
-            return len(page["bars"]) >= N_DAYS  # fmt: skip
+                r = await client.get(f"{md_url}/bars", params={"symbols": "IBM", "limit": 10_000})
+            # 404 while IBM has no bar yet (market_data names unknown symbols)
+            return r.status_code == 200 and len(r.json()["bars"]) >= N_DAYS
 
         await _wait_for(bars_ready, 120, "market_data bars")
         bt_settings = backtest_bootstrap.BacktestSettings(
             database_url=service_dsn("backtest"), topic_prefix=topics.prefix,
             market_data_url=md_url, backtest_poll_interval_s=0.2, backtest_heartbeat_s=0.5,
+            api_token=API_TOKEN,
         )  # fmt: skip
         async with running_service(backtest_bootstrap.definition(), bt_settings, kafka) as bt:
             await _exercise(bt.http_port, topics, kafka_bootstrap, service_dsn("backtest"))
@@ -108,7 +109,14 @@ async def _exercise(port: int | None, topics: Any, bootstrap: str, dsn: str) -> 
     finally:
         await producer.stop()
 
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as anonymous:
+        # issue 19, item 6: no mutation without the deployment's token
+        for path in ("/backtests", "/walk-forwards"):
+            refused = await anonymous.post(path, json={"a": "MSFT", "b": "IBM"})
+            assert refused.status_code == 401, refused.text
+            assert refused.headers["www-authenticate"].startswith("Bearer")
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
+    async with httpx.AsyncClient(base_url=url, timeout=30, headers=auth) as client:
 
         async def completed() -> dict[str, Any] | None:
             r = await client.get("/backtests/it-1")

@@ -123,8 +123,11 @@ async def tables(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
         await conn.close()
 
 
+API_TOKEN = "pairs-integration-test-token"
+
+
 def service_settings(dsn: str, prefix: str) -> PairsSettings:
-    return PairsSettings(database_url=dsn, topic_prefix=prefix, **PAIRS_ENV)  # type: ignore[arg-type]
+    return PairsSettings(database_url=dsn, topic_prefix=prefix, api_token=API_TOKEN, **PAIRS_ENV)  # type: ignore[arg-type]
 
 
 async def test_planted_pairs_spreads_and_http(
@@ -165,7 +168,11 @@ async def test_planted_pairs_spreads_and_http(
             ):
                 resp = await http.get("/pairs/test", params=params)
                 assert resp.status_code == 400 and fragment in resp.json()["detail"], resp.text
-            req = await http.post("/screen")
+            anonymous = await http.post("/screen")
+            assert anonymous.status_code == 401, anonymous.text  # issue 19, item 6
+            assert anonymous.headers["www-authenticate"].startswith("Bearer")
+            auth = {"Authorization": f"Bearer {API_TOKEN}"}
+            req = await http.post("/screen", headers=auth)
             assert req.status_code == 202
             rid = req.json()["request_id"]
             deadline = time.monotonic() + 30

@@ -21,6 +21,7 @@ from titan.client.errors import (
     ServiceUnavailable,
     TitanError,
     TitanTimeout,
+    Unauthorized,
 )
 from titan.client.results import (
     BacktestJob,
@@ -54,4 +55,5 @@ __all__ = [
     "Titan",
     "TitanError",
     "TitanTimeout",
+    "Unauthorized",
 ]

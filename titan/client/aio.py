@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
+from pydantic import SecretStr
+
 from titan.client.backtest import Backtest, Params
 from titan.client.errors import TitanError
 from titan.client.market_data import MarketData
@@ -26,7 +28,8 @@ class AsyncTitan:
 
     Addresses: `urls` (service -> base URL) win, then TITAN_<SERVICE>_URL, then the local
     run registry under `home` (TITAN_HOME), which `titan up` and `titan demo --keep-running`
-    fill. `timeout` bounds each HTTP request; long operations take their own `timeout`.
+    fill. `api_token` is sent as the bearer token; by default TITAN_API_TOKEN, else the
+    local token under `home` that `titan up` made. `timeout` bounds each HTTP request; long operations take their own `timeout`.
     """
 
     def __init__(
@@ -37,6 +40,7 @@ class AsyncTitan:
         kafka_bootstrap: str | None = None,
         topic_prefix: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
+        api_token: str | None = None,
     ) -> None:
         if not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
@@ -44,7 +48,8 @@ class AsyncTitan:
         if unknown:
             raise ValueError(f"unknown services {unknown}; known: {list(SERVICES)}")
         self.addresses = Addresses(dict(urls or {}), Path(home) if home else None,
-                                   kafka_bootstrap, topic_prefix)  # fmt: skip
+                                   kafka_bootstrap, topic_prefix,
+                                   SecretStr(api_token) if api_token else None)  # fmt: skip
         self._transport = Transport(self.addresses, timeout)
         self.market_data = MarketData(self._transport)
         self.pairs = Pairs(self._transport)

@@ -24,6 +24,10 @@ class InvalidRequest(TitanError, ValueError):
     """The service refused the input (400/422); the message says which part and why."""
 
 
+class Unauthorized(TitanError, PermissionError):
+    """The service wants this deployment's API token (401): none was found, or another one."""
+
+
 class NotFound(TitanError, LookupError):
     """The service does not know the thing asked for (404)."""
 
@@ -70,6 +74,8 @@ def error_for_status(service: str, status: int, message: str) -> TitanError:
     kind: type[TitanError]
     if status in (400, 422):
         kind = InvalidRequest
+    elif status == 401:
+        kind = Unauthorized
     elif status == 404:
         kind = NotFound
     elif status == 409:

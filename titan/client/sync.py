@@ -168,9 +168,11 @@ class Titan:
         kafka_bootstrap: str | None = None,
         topic_prefix: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
+        api_token: str | None = None,
     ) -> None:
         self.aio = AsyncTitan(urls=urls, home=home, kafka_bootstrap=kafka_bootstrap,
-                              topic_prefix=topic_prefix, timeout=timeout)  # fmt: skip
+                              topic_prefix=topic_prefix, timeout=timeout,
+                              api_token=api_token)  # fmt: skip
         self._runner = LoopThread()
         ns = [SyncNamespace(getattr(self.aio, n), self._runner, timeout) for n in NAMESPACES]
         self.market_data, self.pairs, self.regime, self.signals, self.backtest, self.params = ns

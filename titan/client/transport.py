@@ -10,8 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
-from shared.runtime.endpoints import lookup_endpoint, resolve_kafka_bootstrap, resolve_topic_prefix
+from shared.runtime.api_token import resolve_api_token
+from shared.runtime.endpoints import (
+    lookup_endpoint,
+    resolve_kafka_bootstrap,
+    resolve_topic_prefix,
+    titan_home,
+)
 from titan.client.errors import ServiceUnavailable, TitanTimeout, detail_message, error_for_status
 
 SERVICES = ("market_data", "pairs", "regime", "signals", "backtest")
@@ -28,6 +35,7 @@ class Addresses:
     home: Path | None = None
     kafka_bootstrap: str | None = None
     topic_prefix: str | None = None
+    api_token: SecretStr | None = None
 
     def url(self, service: str) -> str:
         explicit = self.urls.get(service)
@@ -39,6 +47,13 @@ class Addresses:
                 service=service,
             )
         return url
+
+    def token(self) -> SecretStr | None:
+        """The API token: explicit, then TITAN_API_TOKEN, then the local one under `home`
+        (which `titan up` / `demo` / `infra up` made). Read at each call, like the URLs."""
+        if self.api_token is not None:
+            return self.api_token
+        return resolve_api_token(self.home or titan_home())
 
     def bootstrap(self) -> str:
         found = self.kafka_bootstrap or resolve_kafka_bootstrap(self.home)
@@ -77,10 +92,14 @@ class Transport:
     ) -> httpx.Response:
         url = self.addresses.url(service) + path
         query = {k: v for k, v in (params or {}).items() if v is not None}
+        token = self.addresses.token()
+        # Sent on reads too: a deployment may close them (TITAN_API_TOKEN_READS).
+        headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else None
         try:
             response = await self._client().request(
-                method, url, params=query, json=json, timeout=timeout or self.timeout
-            )
+                method, url, params=query, json=json, headers=headers,
+                timeout=timeout or self.timeout,
+            )  # fmt: skip
         except httpx.TimeoutException as exc:
             raise TitanTimeout(
                 f"{service}: {method} {path} got no answer within {timeout or self.timeout} s",

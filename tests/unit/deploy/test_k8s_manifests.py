@@ -106,3 +106,15 @@ def test_each_consumer_scales_on_its_own_group_and_input(name: str) -> None:
     volumes = DEPLOYMENTS[name]["spec"]["template"]["spec"]["volumes"]
     assert refs["ca"][0] in {v["secret"]["secretName"] for v in volumes if "secret" in v}
     assert meta["sasl"] == "scram_sha512" and meta["tls"] == "enable"
+
+
+@pytest.mark.parametrize("name", sorted(DEPLOYMENTS))
+def test_each_service_takes_its_api_token_from_a_secret(name: str) -> None:
+    container = _container(DEPLOYMENTS[name])
+    token = [e for e in container["env"] if e["name"] == "TITAN_API_TOKEN"]
+    assert token == [
+        {
+            "name": "TITAN_API_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": "titan-api", "key": "token"}},
+        }
+    ]

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from shared.runtime.api_docs import ASSETS_ENV, DEFAULT_ASSETS
+from shared.runtime.auth import BearerAuth
 from shared.runtime.http import HttpServer, build_app
 from shared.runtime.metrics import RuntimeMetrics
 
@@ -21,9 +23,10 @@ async def _ready() -> dict[str, bool]:
 
 
 async def _serve() -> AsyncIterator[httpx.AsyncClient]:
-    server = HttpServer(
-        build_app("docs-test", RuntimeMetrics("docs-test"), _ready, []), "127.0.0.1", 0
-    )
+    # Reads behind the token too: the docs must stay open even then.
+    auth = BearerAuth(SecretStr("docs-test-token-0123456789"), protect_reads=True)
+    app = build_app("docs-test", RuntimeMetrics("docs-test"), _ready, [], auth)
+    server = HttpServer(app, "127.0.0.1", 0)
     port = await server.start()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
