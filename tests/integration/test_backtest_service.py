@@ -77,7 +77,7 @@ async def test_request_on_topic_completes_and_http_api(
         async def bars_ready() -> bool:
             async with httpx.AsyncClient() as client:
                 r = await client.get(f"{md_url}/bars", params={"symbols": "IBM", "limit": 10_000})
-            # 404 while IBM has no bar yet (market_data names unknown symbols)
+            # IBM is named in unknown_symbols until its first bar closes
             return r.status_code == 200 and len(r.json()["bars"]) >= N_DAYS
 
         await _wait_for(bars_ready, 120, "market_data bars")
