@@ -62,6 +62,7 @@ class PortfolioBook:
         self._s = state.copy()
         self._index = {symbol: j for j, symbol in enumerate(self._s.symbols)}
         self._pair_index = {pair: i for i, pair in enumerate(self._s.pairs)}
+        self._exited: set[int] = set()  # pairs with an exit signal due at the bar in hand
 
     def state(self) -> BookState:
         return self._s.copy()
@@ -224,9 +225,12 @@ class PortfolioBook:
         if due:
             s.signals = [x for x in s.signals if x.bar_time > bar_time]
         wanted: dict[int, tuple[PairSignal | None, str]] = {}
+        self._exited = set()
         for sig in sorted(due, key=lambda x: (x.bar_time, x.is_entry, x.signal_id)):
             why = f"{sig.pair_id} {sig.action} ({sig.signal_id})"
             wanted[self._pair(sig.pair_id)] = (sig if sig.is_entry else None, why)
+            if not sig.is_entry:
+                self._exited.add(self._pair(sig.pair_id))
         changes = sorted(
             (c for c in s.lifecycle_pending if c[2] <= bar_time), key=lambda c: (c[2], c[0])
         )
@@ -252,8 +256,11 @@ class PortfolioBook:
                 if s.target_dir[i] != 0:
                     d.exit(i, why)
                 continue
-            if sig.direction == s.target_dir[i]:
-                continue  # already positioned that way: the shares stay as entered
+            # An exit and a re-entry the same way due together: the shares stay as entered,
+            # unless the kill-switch is on, which lets the exit through and blocks the entry.
+            killed_reentry = i in self._exited and s.kill_reason is not None
+            if sig.direction == s.target_dir[i] and not killed_reentry:
+                continue
             if s.target_dir[i] != 0:
                 d.exit(i, why)  # a flip: the old position goes whatever happens to the new
             self._set_units(i, sig)
