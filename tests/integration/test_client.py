@@ -188,7 +188,16 @@ def test_backtest_submit_status_list_with_queue_positions(t: Titan) -> None:
 
 def test_walk_forward_progress_moves_during_the_run(t: Titan) -> None:
     updates: list[float] = []
-    result = t.params.walk_forward("KO", "PEP", start="2012-01-01", end=END,
+    # A grid big enough that the run lasts several of the service's 0.25 s progress writes
+    # and the client's 0.25 s polls (the default grid ends in well under a second when the
+    # machine is idle, and progress then reads 0 then 1).
+    grid = {
+        "entry_z": [1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0],
+        "exit_z": [0.0, 0.25, 0.5],
+        "stop_z": [3.0, 4.0, 5.0],
+        "lookback": [10, 15, 20, 30, 40, 60, 80, 120],
+    }
+    result = t.params.walk_forward("KO", "PEP", start="2012-01-01", end=END, grid=grid,
                                    progress=lambda job: updates.append(job.progress),
                                    timeout=600)  # fmt: skip
     assert isinstance(result, BacktestResult) and result.best_params
