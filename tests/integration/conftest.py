@@ -11,6 +11,7 @@ import pytest_asyncio
 
 from shared.infra.postgres import dsn_with, role_for
 from shared.infra.provision import ensure_database, secure_database
+from tests.integration.demo_runs import demo_home  # noqa: F401  (session fixture)
 from tests.integration.running_titan import running_titan  # noqa: F401  (session fixture)
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ from shared.infra.local import down
 from tests.integration.streams import REPO
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("demo-home")
     try:
@@ -26,7 +26,21 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         down(home, purge=True)
 
 
+# `--offline` runs no broker and no database: its summary depends on its arguments only, so
+# tests that compare with the same offline run share one (each costs minutes of CI on the
+# full data).
+_OFFLINE_SUMMARIES: dict[tuple[str, ...], dict[str, Any]] = {}
+
+
 def run_demo(home: Path, *args: str) -> dict[str, Any]:
+    if "--offline" in args:
+        if args not in _OFFLINE_SUMMARIES:
+            _OFFLINE_SUMMARIES[args] = _run_demo(home, *args)
+        return _OFFLINE_SUMMARIES[args]
+    return _run_demo(home, *args)
+
+
+def _run_demo(home: Path, *args: str) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k not in ("TITAN_KAFKA_BOOTSTRAP",
                                                             "TITAN_DATABASE_URL")}  # fmt: skip
     env["TITAN_HOME"] = str(home)

@@ -4,7 +4,9 @@
 TITAN_HOME), on fresh state each run: twice calm, once under `--chaos` (random start order,
 batch sizes and per-batch delays, a CPU-hogging neighbour, a SIGKILL of every service), and
 `--offline` (one process, no broker, no database). Every output topic's digest must be equal
-across all of them; also on the Quandl long OHLCV file and on a symbol subset.
+across all of them; also on the Quandl long OHLCV file and on a symbol subset. With the
+backtest service publishing parameter sets, live equals offline in
+`tests/integration/test_scale_out.py` (two replicas of every service, the harder case).
 """
 
 from __future__ import annotations
@@ -17,11 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.demo_runs import assert_same_content, demo_home, run_demo
+from tests.integration.demo_runs import assert_same_content, run_demo
 from tests.integration.streams import REPO
 
 pytestmark = pytest.mark.integration
-__all__ = ["demo_home"]  # the fixture
 
 SUBSET = "KO,PEP,XOM,CVX,MSFT,AAPL,JPM,BAC,WMT,PG"
 
@@ -77,20 +78,3 @@ def test_symbol_subset_live_equals_offline(demo_home: Path) -> None:
     assert tail.returncode == 0, tail.stderr[-2000:]
     ids = {json.loads(line)["payload"]["signal_id"] for line in tail.stdout.splitlines()}
     assert len(ids) == runs["live"]["signals"] > 0
-
-
-def test_with_backtest_parameter_sets_are_published_used_and_equal_offline(
-    demo_home: Path,
-) -> None:
-    """Walk-forwards of every activation publish parameter sets that apply from the
-    activation's bar time; signals waits for them, so live equals offline here too."""
-    subset = "PFE,GE,CVX,KO"
-    runs = {
-        "offline": run_demo(demo_home, "--offline", "--with-backtest", "--symbols", subset),
-        "live": run_demo(demo_home, "--quiet", "--with-backtest", "--symbols", subset),
-    }
-    assert_same_content(runs)
-    assert runs["offline"]["digests"]["params.v1"]["count"] > 0
-    without = run_demo(demo_home, "--offline", "--symbols", subset)
-    # the published sets changed what signals decided
-    assert without["digests"]["signals.v1"] != runs["offline"]["digests"]["signals.v1"]

@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.demo_runs import assert_same_content, demo_home, run_demo
+from tests.integration.demo_runs import assert_same_content, run_demo
 
 pytestmark = pytest.mark.integration
-__all__ = ["demo_home"]  # the fixture
 
 
 def assert_delivered_in_key_order(summary: dict[str, Any]) -> None:
@@ -44,7 +43,9 @@ def test_two_replicas_each_with_sigterm_and_sigkill_equal_offline(demo_home: Pat
 
 def test_two_replicas_with_backtest_publish_parameters_to_their_pairs(demo_home: Path) -> None:
     """backtest x2 claims walk-forwards from one queue; each parameter set goes to its pair's
-    partition, where the signals replica owning the pair waits for it."""
+    partition, where the signals replica owning the pair waits for it. Walk-forwards of every
+    activation publish parameter sets that apply from the activation's bar time; signals
+    waits for them, so live equals offline here too."""
     subset = "PFE,GE,CVX,KO"
     runs = {
         "offline": run_demo(demo_home, "--offline", "--with-backtest", "--symbols", subset),
@@ -55,3 +56,6 @@ def test_two_replicas_with_backtest_publish_parameters_to_their_pairs(demo_home:
     assert_same_content(runs)
     assert runs["offline"]["digests"]["params.v1"]["count"] > 0
     assert_delivered_in_key_order(runs["2 replicas"])
+    without = run_demo(demo_home, "--offline", "--symbols", subset)
+    # the published sets changed what signals decided
+    assert without["digests"]["signals.v1"] != runs["offline"]["digests"]["signals.v1"]
