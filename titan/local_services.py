@@ -81,16 +81,32 @@ def health(url: str | None) -> str:
     return "ready" if response.status_code == 200 else f"not ready ({response.status_code})"
 
 
+def _supervision(log_dir: Path | None, name: str) -> dict[str, Any]:
+    """Restarts by the service's supervisor (titan/supervise.py), when it has one."""
+    from titan.processes import supervisor_state
+    from titan.supervise import read_state
+
+    if log_dir is None:
+        return {}
+    state = read_state(supervisor_state(log_dir / f"{name}.log"))
+    if state is None:
+        return {}
+    return {"service_pid": state.get("pid"), "restarts": state.get("restarts", 0),
+            "last_exit": state.get("last_exit"), "crash_loop": state.get("crash_loop", False)}  # fmt: skip
+
+
 def status(home: Path) -> dict[str, Any]:
     """Every recorded service: pid, alive, URL, health; plus the prefix and database."""
     state = read_pipeline_state(home) or {}
     procs: dict[str, Any] = state.get("processes") or {}
     services: list[dict[str, Any]] = []
+    log_dir = Path(state["log_dir"]) if state.get("log_dir") else None
     for name, pid in sorted(procs.items()):
         alive = isinstance(pid, int) and pid_alive(pid)
         url = lookup_endpoint(name.split(".")[0], home) if alive and "." not in name else None
         services.append({"service": name, "pid": pid, "alive": alive, "url": url,
-                         "health": health(url) if alive else "stopped"})  # fmt: skip
+                         "health": health(url) if alive else "stopped",
+                         **_supervision(log_dir, name)})  # fmt: skip
     return {
         "home": str(home),
         "started_by": state.get("started_by"),

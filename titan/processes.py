@@ -25,14 +25,24 @@ def spawn_service(
 ) -> subprocess.Popen[bytes]:
     """`python -m titan.cli run <service>` with stdout and stderr appended to `log_path`;
     `detached`: in its own session, so it outlives the command that started it (`titan up`,
-    `titan demo --keep-running`) and the terminal's Ctrl-C."""
+    `titan demo --keep-running`) and the terminal's Ctrl-C, under a supervisor that restarts
+    it when it dies (titan/supervise.py; its state in `supervisor_state(log_path)`)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "titan.cli", "run", CLI_NAMES.get(service, service)]
+    if detached:
+        command = [sys.executable, "-m", "titan.supervise",
+                   "--state", str(supervisor_state(log_path)), "--", *command]  # fmt: skip
     # The child keeps its own copy of the descriptor; ours is closed right away.
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "titan.cli", "run", CLI_NAMES.get(service, service)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=detached,
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
+            start_new_session=detached,
         )  # fmt: skip
+
+
+def supervisor_state(log_path: Path) -> Path:
+    """Where a detached service's supervisor records its restarts (beside its log)."""
+    return log_path.with_name(log_path.stem + ".supervisor.json")
 
 
 @dataclass

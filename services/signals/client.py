@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
 import logging
-import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Sequence
@@ -39,6 +37,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from shared.events import DecodeError, Envelope, SignalEmitted, decode, ensure_utc
 from shared.runtime.api_token import resolve_api_token
 from shared.runtime.endpoints import lookup_endpoint, titan_home
+from shared.runtime.loop_thread import LoopThread
 from shared.runtime.watermarks import is_watermark
 from shared.settings import KafkaSettings
 from shared.topics import SIGNALS
@@ -256,37 +255,18 @@ class BlockingSignalClient:
         self.source = source
         self.service_url = service_url
         self.call_timeout = call_timeout
-        self._state_lock = threading.Lock()
-        self._closed = False
         self._started = False
         self._http: httpx.AsyncClient | None = None
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._run_loop, name="titan-signal-client", daemon=True
+        self._runner = LoopThread(
+            "titan-signal-client",
+            closed=lambda: RuntimeError("BlockingSignalClient is closed"),
+            timed_out=lambda t: TimeoutError(f"signal client call did not finish within {t}s"),
+            own_thread="BlockingSignalClient called from its own event-loop thread; "
+            "use SignalSubscriber (async) there instead",
         )
-        self._thread.start()
-
-    def _run_loop(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_forever()
-
-    # -- plumbing -------------------------------------------------------------------------
 
     def _call(self, make: Callable[[], Coroutine[Any, Any, T]], timeout: float | None = None) -> T:
-        if threading.current_thread() is self._thread:
-            raise RuntimeError(
-                "BlockingSignalClient called from its own event-loop thread; "
-                "use SignalSubscriber (async) there instead"
-            )
-        with self._state_lock:
-            if self._closed:
-                raise RuntimeError("BlockingSignalClient is closed")
-            future = asyncio.run_coroutine_threadsafe(make(), self._loop)
-        try:
-            return future.result(self.call_timeout if timeout is None else timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise TimeoutError(f"signal client call did not finish within {timeout}s") from None
+        return self._runner.run(make, self.call_timeout if timeout is None else timeout)
 
     async def _ensure_started(self) -> None:
         if not self._started:
@@ -353,21 +333,7 @@ class BlockingSignalClient:
         return body
 
     def close(self) -> None:
-        with self._state_lock:
-            if self._closed:
-                return
-            self._closed = True
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            try:
-                future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
-                future.result(self.call_timeout)
-            except Exception as exc:  # closing must not raise over the caller's own error
-                log.warning("signal client did not shut down cleanly: %s", exc)
-            finally:
-                self._loop.call_soon_threadsafe(self._loop.stop)
-                self._thread.join(self.call_timeout)
-        if not self._thread.is_alive():
-            self._loop.close()
+        self._runner.close(self._shutdown)
 
     async def _shutdown(self) -> None:
         try:
@@ -375,7 +341,6 @@ class BlockingSignalClient:
         finally:
             if self._http is not None:
                 await self._http.aclose()
-            await self._loop.shutdown_default_executor()
 
     def __enter__(self) -> BlockingSignalClient:
         return self

@@ -4,8 +4,12 @@ user runs them (subprocesses) next to the running demo of tests/integration/runn
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,6 +67,7 @@ def test_up_status_down_on_the_same_infrastructure(
         with Titan(home=home) as t:
             assert t.health() == dict.fromkeys(t.health(), True)
             assert t.market_data.symbols() == []  # its own database, nothing replayed yet
+        assert_a_killed_service_is_restarted(env, "signals")
     finally:
         down = titan_cli(env, "down", "--keep-infra", timeout=180)
     assert down.returncode == 0, down.stderr[-2000:]
@@ -70,3 +75,24 @@ def test_up_status_down_on_the_same_infrastructure(
     after = json.loads(titan_cli(env, "status", "--json").stdout)
     assert after["services"] == [] or not any(s["alive"] for s in after["services"])
     assert after["infrastructure"]["kafka"]["running"]  # the owner's infrastructure stays
+
+
+def assert_a_killed_service_is_restarted(env: dict[str, str], service: str) -> None:
+    """SIGKILL the service (not its supervisor): the supervisor starts it again and
+    `titan status` counts the restart."""
+
+    def state() -> dict[str, Any]:
+        status = json.loads(titan_cli(env, "status", "--json").stdout)
+        return next(s for s in status["services"] if s["service"] == service)
+
+    before = state()
+    assert before["restarts"] == 0 and before["service_pid"] != before["pid"]
+    os.kill(before["service_pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while True:
+        after = state()
+        if after["restarts"] == 1 and after["health"] == "ready":
+            break
+        assert time.monotonic() < deadline, after
+        time.sleep(1.0)
+    assert after["pid"] == before["pid"] and after["service_pid"] != before["service_pid"]

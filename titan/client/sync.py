@@ -1,90 +1,43 @@
 """`Titan`: the synchronous client for Django views, Celery tasks and scripts.
 
-It owns ONE event loop running in a daemon thread for its whole life and hands every call
-to it (`asyncio.run_coroutine_threadsafe`) — never a loop per call — so it works from plain
-threads, from many threads at once (one pooled HTTP client serves them all), and from code
-that is itself inside a running event loop (async Django calling sync code, Jupyter).
+It owns ONE event loop running in a daemon thread for its whole life
+(`shared.runtime.loop_thread`) and hands every call to it — never a loop per call — so it
+works from plain threads, from many threads at once (one pooled HTTP client serves them all),
+and from code that is itself inside a running event loop (async Django calling sync code,
+Jupyter).
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import inspect
-import logging
-import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from shared.events import SignalEmitted
+from shared.runtime.loop_thread import CLOSE_TIMEOUT_S, LoopThread
 from titan.client.aio import DEFAULT_TIMEOUT_S, AsyncTitan
 from titan.client.errors import TitanError, TitanTimeout
 from titan.client.signals import Subscription
 
-log = logging.getLogger(__name__)
-T = TypeVar("T")
 # A call without its own `timeout` may still page through many requests (bars of 20 symbols
 # over 30 years); it is cancelled after this many request timeouts.
 CALL_TIMEOUTS = 10
-CLOSE_TIMEOUT_S = 10.0
 
 
 class ClientClosed(TitanError):
     """The client was closed; make a new one."""
 
 
-class LoopThread:
-    """One event loop in one daemon thread; `run` executes a coroutine there and waits."""
-
-    def __init__(self, name: str = "titan-client-loop") -> None:
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self.thread = threading.Thread(target=self._serve, args=(ready,), name=name, daemon=True)
-        self.thread.start()
-        ready.wait()
-        self._closed = False
-        self._lock = threading.Lock()
-
-    def _serve(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.call_soon(ready.set)
-        self.loop.run_forever()
-
-    def run(self, factory: Callable[[], Coroutine[Any, Any, T]], timeout: float | None) -> T:
-        if threading.current_thread() is self.thread:
-            raise RuntimeError(
-                "the sync client was called from its own loop thread (e.g. inside a progress "
-                "callback): use the values passed to the callback, or AsyncTitan"
-            )
-        with self._lock:
-            if self._closed:
-                raise ClientClosed("this Titan client is closed")
-            future = asyncio.run_coroutine_threadsafe(factory(), self.loop)
-        try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise TitanTimeout(f"no answer within {timeout} s") from None
-
-    def close(self, last: Callable[[], Coroutine[Any, Any, None]] | None = None) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        if threading.current_thread() is self.thread:
-            raise RuntimeError("close the sync client from outside its callbacks")
-        try:
-            if last is not None:
-                asyncio.run_coroutine_threadsafe(last(), self.loop).result(CLOSE_TIMEOUT_S)
-        except Exception as exc:  # closing must not hide the caller's own error
-            log.warning("titan client did not shut down cleanly: %s", exc)
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(CLOSE_TIMEOUT_S)
-            if not self.thread.is_alive():
-                self.loop.close()
+def _loop_thread() -> LoopThread:
+    return LoopThread(
+        "titan-client-loop",
+        closed=lambda: ClientClosed("this Titan client is closed"),
+        timed_out=lambda timeout: TitanTimeout(f"no answer within {timeout} s"),
+        own_thread="the sync client was called from its own loop thread (e.g. inside a "
+        "progress callback): use the values passed to the callback, or AsyncTitan",
+    )
 
 
 class SyncSubscription:
@@ -173,7 +126,7 @@ class Titan:
         self.aio = AsyncTitan(urls=urls, home=home, kafka_bootstrap=kafka_bootstrap,
                               topic_prefix=topic_prefix, timeout=timeout,
                               api_token=api_token)  # fmt: skip
-        self._runner = LoopThread()
+        self._runner = _loop_thread()
         ns = [SyncNamespace(getattr(self.aio, n), self._runner, timeout) for n in NAMESPACES]
         self.market_data, self.pairs, self.regime, self.signals, self.backtest, self.params = ns
 

@@ -18,7 +18,7 @@ from fastapi import FastAPI, HTTPException
 
 from shared.infra.ports import free_port
 from titan.client import ClientClosed, InvalidRequest, NotFound, Titan, TitanTimeout
-from titan.client.sync import LoopThread
+from titan.client.sync import _loop_thread
 
 PAIRS = [
     {"pair_id": "KO~PEP", "a": "KO", "b": "PEP", "state": "active",
@@ -125,7 +125,7 @@ def test_closes_as_a_context_manager_also_after_an_error(pairs_url: str) -> None
 
 
 def test_the_loop_thread_refuses_a_call_from_itself_instead_of_deadlocking() -> None:
-    runner = LoopThread()
+    runner = _loop_thread()
     try:
 
         async def inner() -> int:

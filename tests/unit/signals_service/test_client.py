@@ -124,7 +124,7 @@ def test_unreachable_broker_leaves_no_threads_or_sockets() -> None:
 
 def test_calls_from_the_clients_own_loop_are_refused() -> None:
     with BlockingSignalClient(ListSource(1)) as client:
-        future = asyncio.run_coroutine_threadsafe(_call_inside(client), client._loop)
+        future = asyncio.run_coroutine_threadsafe(_call_inside(client), client._runner.loop)
         with pytest.raises(RuntimeError, match="own event-loop thread"):
             future.result(10)
 
