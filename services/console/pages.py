@@ -27,7 +27,7 @@ def shell(page: str, title: str, body: str, **data: str) -> str:
     )
     attrs = "".join(f' data-{escape(k.replace("_", "-"))}="{escape(v)}"' for k, v in data.items())
     return (
-        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
+        '<!DOCTYPE html><html lang=en><head><meta charset=utf-8><link rel=icon href="data:,">'
         f"<title>{escape(title)} - TITAN console</title>"
         '<link rel=stylesheet href="/static/console.css">'
         f'<script src="{CHARTS_JS}"></script>'

@@ -7,7 +7,7 @@ whose output the browser draws as it is.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -59,19 +59,27 @@ def downsample_columns(
     """The rows of column-oriented `columns` (one `bar_time` list of ISO strings and value
     lists of one length) that keep each of `series`' min-max extremes and every row whose
     time is in `keep_times` (the bars a signal is marked on: a marker needs its bar)."""
-    times = list(columns["bar_time"])
+    times = [str(t) for t in columns["bar_time"]]
     keep = [np.arange(0, dtype=np.int64)]
     for name in series:
         values = np.array([np.nan if v is None else v for v in columns[name]], dtype=np.float64)
         keep.append(minmax_indices(values, max_points))
-    wanted = set(keep_times)
-    keep.append(np.array([i for i, t in enumerate(times) if t in wanted], dtype=np.int64))
+    # By instant, not by spelling: the services write UTC as "Z" or "+00:00".
+    wanted = {_epoch_seconds(t) for t in keep_times}
+    marked = [i for i, t in enumerate(times) if _epoch_seconds(t) in wanted]
+    keep.append(np.array(marked, dtype=np.int64))
     rows = np.unique(np.concatenate(keep)).tolist()
-    return {name: [list(values)[i] for i in rows] for name, values in columns.items()}
+    return {name: [values[i] for i in rows] for name, values in _aligned(columns, len(times))}
+
+
+def _aligned(columns: Mapping[str, Any], n: int) -> list[tuple[str, list[Any]]]:
+    """The columns that are lists of one value per row (not scalars such as a pair id)."""
+    return [(k, list(v)) for k, v in columns.items() if isinstance(v, list | tuple) and len(v) == n]
 
 
 def _epoch_seconds(iso: str) -> int:
-    return int(datetime.fromisoformat(iso).timestamp())
+    when = datetime.fromisoformat(iso)
+    return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
 
 
 def line_points(times: Sequence[str], values: Sequence[float | None]) -> list[dict[str, float]]:

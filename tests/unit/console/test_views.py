@@ -82,7 +82,12 @@ def _columns(n: int) -> dict[str, list[object]]:
 def test_downsample_columns_keeps_marked_bars_and_aligns_every_column() -> None:
     columns = _columns(3_000)
     marked = [str(columns["bar_time"][1234]), str(columns["bar_time"][2])]
-    out = views.downsample_columns(columns, views.SPREAD_SERIES, 100, keep_times=marked)
+    # The signals service spells UTC "Z", the pairs service "+00:00": same instants.
+    spelled = [t.replace("+00:00", "Z") for t in marked]
+    out = views.downsample_columns(
+        {**columns, "pair_id": "KO~PEP"}, views.SPREAD_SERIES, 100, keep_times=spelled
+    )
+    assert "pair_id" not in out
     assert set(marked) <= set(out["bar_time"])
     assert len({len(v) for v in out.values()}) == 1  # every column cut at the same rows
     assert len(out["bar_time"]) <= 4 * 100 + 2 + len(marked)
