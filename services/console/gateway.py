@@ -22,6 +22,7 @@ from titan.client.errors import (
     TitanTimeout,
     Unauthorized,
 )
+from titan.client.market_data import MarketData
 from titan.client.signals import Subscription
 from titan.client.transport import Addresses, Transport
 
@@ -70,31 +71,53 @@ class Upstream:
         return views.pair_rows(data["pairs"])
 
     async def pair(self, pair_id: str, max_points: int) -> dict[str, Any]:
-        """Everything the pair page draws: the pair and its latest test, the price legs,
-        spread and z-score (downsampled), thresholds, signal markers, regime lines."""
-        detail, spreads, signals, params, regime = await asyncio.gather(
+        """Everything the pair page draws: the pair and its latest test, the legs' closes
+        over the whole history, the spread and z-score while the pair was tracked (both
+        downsampled), thresholds, signal markers, regime lines."""
+        a, b = pair_id.split("~")
+        detail, spreads, signals, params, regime, closes = await asyncio.gather(
             self._get("pairs", f"/pairs/{pair_id}"),
             self._get("pairs", f"/pairs/{pair_id}/spreads"),
             self._get("signals", "/signals", {"pair_id": pair_id, "limit": 10_000}),
             self._get("signals", "/signals/params"),
             self._regime_history(pair_id),
+            self._closes(a, b),
         )
-        marked = {str(s["bar_time"]) for s in signals["signals"]}
-        series = views.downsample_columns(
-            spreads, views.SPREAD_SERIES, max_points, keep_times=sorted(marked)
+        marked = sorted({str(s["bar_time"]) for s in signals["signals"]})
+        spread = views.downsample_columns(
+            spreads, ("spread", "z_score"), max_points, keep_times=marked
         )
-        times = series["bar_time"]
+        legs = views.downsample_columns(closes, ("price_a", "price_b"), max_points)
+        series = {
+            **{k: views.line_points(legs["bar_time"], legs[k]) for k in ("price_a", "price_b")},
+            **{k: views.line_points(spread["bar_time"], spread[k]) for k in ("spread", "z_score")},
+        }
         return {
             "pair": detail["pair"],
             "latest_test": detail["tests"][0] if detail["tests"] else None,
-            "points": {"stored": len(spreads["bar_time"]), "drawn": len(times)},
-            "series": {
-                name: views.line_points(times, series[name]) for name in views.SPREAD_SERIES
+            "points": {
+                "stored": len(spreads["bar_time"]) + len(closes["bar_time"]),
+                "drawn": len(spread["bar_time"]) + len(legs["bar_time"]),
             },
+            "series": series,
             "thresholds": views.thresholds(pair_id, params["params"], default_params()),
             "markers": views.signal_markers(signals["signals"]),
             "signals": signals["signals"][-RECENT_SIGNALS:],
             "regime": regime,
+        }
+
+    async def _closes(self, a: str, b: str) -> dict[str, list[Any]]:
+        """The legs' daily closes, every page of market_data's /bars followed."""
+        try:
+            wide = await MarketData(self.transport).closes([a, b])
+        except TitanError as exc:
+            raise http_error(exc) from None
+        except KeyError:  # no bar of either symbol yet: nothing to pivot
+            return {"bar_time": [], "price_a": [], "price_b": []}
+        return {
+            "bar_time": [t.isoformat() for t in wide.index],
+            "price_a": wide[a].tolist(),
+            "price_b": wide[b].tolist(),
         }
 
     async def _regime_history(self, scope: str) -> dict[str, Any]:

@@ -108,7 +108,7 @@ async function pairPage() {
   document.getElementById("summary").textContent =
     `state ${d.pair ? d.pair.state : "-"} since ${day(d.pair && d.pair.since)}; ` +
     `p-value ${num(test.pvalue_adjusted ?? test.pvalue, 4)}, half-life ${num(test.half_life, 1)}, ` +
-    `hedge ratio ${num(test.hedge_ratio, 3)}; ${d.points.drawn} of ${d.points.stored} bars drawn`;
+    `hedge ratio ${num(test.hedge_ratio, 3)}; ${d.points.drawn} of ${d.points.stored} points drawn`;
   document.getElementById("thresholds").textContent =
     `entry ±${t.entry_z}, exit ±${t.exit_z}, stop ±${t.stop_z} (parameters ${t.version})`;
   chart("chart-prices", [{ title: a, data: d.series.price_a }, { title: b, data: d.series.price_b }]);
