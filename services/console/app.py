@@ -178,7 +178,7 @@ async def signal_stream(request: Request, upstream: Upstream) -> AsyncIterator[s
     try:
         yield f"event: ready\ndata: {json.dumps({'topic': subscription.topic})}\n\n"
         idle = 0.0
-        while not await request.is_disconnected():
+        while not upstream.closing.is_set() and not await request.is_disconnected():
             signals = await subscription.poll(500, timeout=1.0)
             for signal in signals:
                 yield f"event: signal\ndata: {signal.model_dump_json()}\n\n"

@@ -76,6 +76,7 @@ async def serve(settings: ConsoleSettings, stop: asyncio.Event, home: Path | Non
         await stop.wait()
     finally:
         unregister_endpoint(NAME)
+        upstream.closing.set()
         await http.stop()
         await upstream.aclose()
 

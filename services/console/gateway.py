@@ -52,6 +52,8 @@ class Upstream:
     def __init__(self, home: Path | None = None, urls: dict[str, str] | None = None) -> None:
         self.addresses = Addresses(urls=urls or {}, home=home)
         self.transport = Transport(self.addresses, UPSTREAM_TIMEOUT_S)
+        # Set on SIGTERM: open signal streams end, else the HTTP server waits on them.
+        self.closing = asyncio.Event()
 
     async def aclose(self) -> None:
         await self.transport.aclose()

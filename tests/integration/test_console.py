@@ -17,10 +17,11 @@ import json
 import secrets
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -41,6 +42,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "artifacts" / "screenshots"
 SERVICES = ("market_data", "pairs", "regime", "signals", "backtest", "portfolio")
 PAGE_TIMEOUT_MS = 30_000
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +81,12 @@ def page(browser: Any) -> Iterator[Any]:
     yield tab
     context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Playwright's sync API keeps an event loop in this thread: run the coroutine in another."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=60)
 
 
 def open_page(page: Any, url: str) -> Any:
@@ -170,7 +178,7 @@ def live_console(running_titan: RunningTitan, tmp_path: Path) -> Iterator[tuple[
     assert bootstrap is not None
     prefix = f"consolelive{secrets.token_hex(3)}."
     signals = next(s for s in resolved_topics() if s.name == SIGNALS.name)
-    asyncio.run(ensure_topics(bootstrap, [signals], names={SIGNALS.name: prefix + SIGNALS.name}))
+    run_async(ensure_topics(bootstrap, [signals], names={SIGNALS.name: prefix + SIGNALS.name}))
     home = tmp_path / "home"
     env = user_env(home) | {"TITAN_KAFKA_BOOTSTRAP": bootstrap, "TITAN_TOPIC_PREFIX": prefix}
     for service in SERVICES:
@@ -206,7 +214,7 @@ async def _publish(bootstrap: str, topic: str, signal: SignalEmitted) -> None:
 
 
 def test_live_signals_appear_without_a_reload(
-    page: Any, live_console: tuple[str, str, str], screenshots: Path
+    live_console: tuple[str, str, str], page: Any, screenshots: Path
 ) -> None:
     url, bootstrap, topic = live_console
     open_page(page, url + "/signals")
@@ -222,7 +230,7 @@ def test_live_signals_appear_without_a_reload(
         legs=[{"symbol": "KO", "side": "sell", "weight": 0.5},
               {"symbol": "PEP", "side": "buy", "weight": 0.5}],
     )  # fmt: skip
-    asyncio.run(_publish(bootstrap, topic, signal))
+    run_async(_publish(bootstrap, topic, signal))
     live = page.locator(f"#signals tbody tr.live[data-signal-id='{signal.signal_id}']")
     live.wait_for(timeout=20_000)
     assert page.evaluate("window.__sameDocument") is True  # no reload happened
