@@ -85,6 +85,8 @@ class Upstream:
             self._regime_history(pair_id),
             self._closes(a, b),
         )
+        if not regime["lines"]:  # no model of the pair's own yet: the market's regime
+            regime = await self._regime_history("market")
         marked = sorted({str(s["bar_time"]) for s in signals["signals"]})
         spread = views.downsample_columns(
             spreads, ("spread", "z_score"), max_points, keep_times=marked

@@ -56,7 +56,8 @@ def pair_page(pair_id: str) -> str:
         "<h2>Price legs</h2><div class=chart id=chart-prices></div>"
         "<h2>Spread</h2><div class=chart id=chart-spread></div>"
         "<h2>z-score <small id=thresholds></small></h2><div class=chart id=chart-z></div>"
-        "<h2>Regime probabilities</h2><div class='chart short' id=chart-regime></div>"
+        "<h2>Regime probabilities <small id=regime-scope></small></h2>"
+        "<div class='chart short' id=chart-regime></div>"
         "<h2>Signals</h2><table id=signals><thead><tr><th>bar</th><th>action</th><th>z</th>"
         "<th>reason</th></tr></thead><tbody></tbody></table>",
         pair_id=pair_id,

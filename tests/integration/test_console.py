@@ -140,9 +140,7 @@ def test_pair_page_draws_legs_spread_z_with_signals_and_regime(
     assert int(page.get_attribute("#chart-z", "data-markers") or 0) >= 1
     assert "entry ±" in page.inner_text("#thresholds")
     assert page.locator("#signals tbody tr").count() >= 1
-    regimes = httpx.get(console_url + "/api/regimes", timeout=30).json()["current"]
-    if any(r["scope"] == pair_id for r in regimes):
-        assert chart_points(page, "chart-regime") > 0
+    assert chart_points(page, "chart-regime") > 0  # the pair's regime, else the market's
     page.screenshot(path=str(screenshots / "pair-page.png"), full_page=True)
 
 

@@ -120,6 +120,8 @@ async function pairPage() {
     LC.createSeriesMarkers(spread.series[0], d.markers);
   }
   document.getElementById("chart-z").dataset.markers = String(d.markers.length);
+  document.getElementById("regime-scope").textContent =
+    d.regime.scope === pairId ? "of this pair's spread" : `of the ${d.regime.scope} (no model of this pair yet)`;
   chart("chart-regime", d.regime.lines.map((data, k) => ({ title: `regime ${k}`, data })));
   const body = document.querySelector("#signals tbody");
   for (const s of d.signals.slice().reverse()) {
