@@ -166,18 +166,21 @@ def signal_markers(signals: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
     return markers
 
 
-def regime_lines(history: Sequence[Mapping[str, Any]]) -> list[list[dict[str, float]]]:
-    """One line per regime of the probability history ({time, value} each, oldest first)."""
-    ordered = sorted(history, key=lambda h: str(h["bar_time"]))
+def regime_lines(
+    history: Sequence[Mapping[str, Any]], max_points: int = DEFAULT_MAX_POINTS
+) -> list[list[dict[str, float]]]:
+    """One line per regime of the probability history ({time, value} each, oldest first),
+    downsampled on every regime's extremes (a regime switch is a jump to 1 or 0: kept)."""
+    ordered = sorted(history, key=lambda h: _epoch_seconds(str(h["bar_time"])))
     width = max((len(h["probabilities"]) for h in ordered), default=0)
-    return [
-        [
-            {"time": _epoch_seconds(str(h["bar_time"])), "value": float(h["probabilities"][k])}
-            for h in ordered
-            if len(h["probabilities"]) > k
+    columns: dict[str, list[Any]] = {"bar_time": [str(h["bar_time"]) for h in ordered]}
+    for k in range(width):
+        columns[f"p{k}"] = [
+            h["probabilities"][k] if len(h["probabilities"]) > k else None for h in ordered
         ]
-        for k in range(width)
-    ]
+    names = [f"p{k}" for k in range(width)]
+    kept = downsample_columns(columns, names, max_points) if ordered else columns
+    return [line_points(kept["bar_time"], kept[name]) for name in names]
 
 
 def pnl_view(pnl: Mapping[str, Any], max_points: int = DEFAULT_MAX_POINTS) -> dict[str, Any]:

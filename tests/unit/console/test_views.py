@@ -160,6 +160,20 @@ def test_regime_lines_one_line_per_regime_oldest_first() -> None:
     assert views.regime_lines([]) == []
 
 
+def test_regime_lines_of_a_long_history_keep_every_switch() -> None:
+    start = datetime(1990, 1, 1, tzinfo=UTC)
+    history = [{"bar_time": (start + timedelta(days=i)).isoformat(),
+                "probabilities": [1.0, 0.0] if (i // 700) % 2 == 0 else [0.0, 1.0]}
+               for i in range(8_300)]  # fmt: skip
+    lines = views.regime_lines(history, max_points=200)
+    assert len(lines) == 2 and len(lines[0]) <= 2 * 202
+    switches = {i for i in range(1, 8_300) if i % 700 == 0}
+    times = {p["time"] for p in lines[1]}
+    epoch = int(start.timestamp())
+    for i in switches:  # the first bar of each new regime is drawn
+        assert epoch + i * 86_400 in times or epoch + (i - 1) * 86_400 in times
+
+
 def test_pnl_view_downsamples_a_long_curve_and_keeps_the_last_mark() -> None:
     start = datetime(1990, 1, 1, tzinfo=UTC)
     curve = [{"bar_time": (start + timedelta(days=i)).isoformat(), "equity": 1e6 + i,
