@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from core.strategy import StrategyParams
 from services.console import views
 from titan.client.errors import (
     Conflict,
@@ -172,8 +173,7 @@ class Upstream:
 
 
 def default_params() -> dict[str, Any]:
-    """The signal engine's defaults where no parameter set is published (SignalsSettings')."""
-    from services.signals.settings import SignalsSettings
-
-    fields = SignalsSettings.model_fields
-    return {k: fields[f"signals_{k}"].default for k in ("entry_z", "exit_z", "stop_z")}
+    """The strategy's defaults where no parameter set is published (the signal engine's own
+    unless the deployment overrides TITAN_SIGNALS_*_Z, which the console cannot see)."""
+    defaults = StrategyParams()
+    return {"entry_z": defaults.entry_z, "exit_z": defaults.exit_z, "stop_z": defaults.stop_z}
