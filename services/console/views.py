@@ -66,7 +66,7 @@ def downsample_columns(
         keep.append(minmax_indices(values, max_points))
     # By instant, not by spelling: the services write UTC as "Z" or "+00:00".
     wanted = {_epoch_seconds(t) for t in keep_times}
-    marked = [i for i, t in enumerate(times) if _epoch_seconds(t) in wanted]
+    marked = [i for i, t in enumerate(times) if wanted and _epoch_seconds(t) in wanted]
     keep.append(np.array(marked, dtype=np.int64))
     rows = np.unique(np.concatenate(keep)).tolist()
     return {name: [values[i] for i in rows] for name, values in _aligned(columns, len(times))}
