@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install everything TITAN needs on a fresh Debian machine (idempotent; as root or with sudo):
-# PostgreSQL, Java 17+, Maven, Node.js, Redis (only what is missing), the Python package with
+# PostgreSQL, Java 17+, Maven, Node.js, Redis, Chromium (only what is missing), the Python package with
 # its dev tools and the examples' packages, the Kafka jars (Maven), the PGlite packages and
-# the Swagger UI / ReDoc assets
+# the Swagger UI / ReDoc assets and the console's lightweight-charts
 # (npm). Prints step timings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +28,8 @@ command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 # The Celery example's broker; its test starts its own redis-server on a free port.
 command -v redis-server >/dev/null || missing+=(redis-server)
+# The web console's browser tests (Playwright drives this Chromium; no browser download).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "    installing: ${missing[*]}"
   $SUDO apt-get update -qq
@@ -59,5 +61,12 @@ step "api docs assets (swagger-ui-dist, redoc)"
 if [ ! -f deploy/api-docs/node_modules/swagger-ui-dist/swagger-ui-bundle.js ] \
   || [ ! -f deploy/api-docs/node_modules/redoc/bundles/redoc.standalone.js ]; then
   (cd deploy/api-docs && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+fi
+done_step
+
+step "console assets (lightweight-charts)"
+# Served by the web console itself (services/console/app.py): no CDN.
+if [ ! -f deploy/console/node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.js ]; then
+  (cd deploy/console && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
 fi
 done_step

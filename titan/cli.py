@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "titan.commands.signals",
     "titan.commands.backtest",
     "titan.commands.up",
+    "titan.commands.console",
 )
 
 

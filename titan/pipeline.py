@@ -45,6 +45,10 @@ SERVICE_INPUTS: dict[str, tuple[str, ...]] = {
     "portfolio": (MARKET_BARS.name, PAIRS_LIFECYCLE.name, SIGNALS.name),
 }
 
+# Started beside the services by `titan up` and `titan demo --keep-running` (titan status
+# lists them with their URL): the web console, a read-only gateway (services/console).
+GATEWAYS: tuple[str, ...] = ("console",)
+
 
 @dataclass
 class Pipeline:
@@ -56,6 +60,9 @@ class Pipeline:
     extra_env: dict[str, str] = field(default_factory=dict)
     replicas: int = 1  # processes per service, each a member of the service's consumer group
     detached: bool = False  # services outlive this process (titan up, demo --keep-running)
+    # Processes beside the services that hold no state and consume no input (the web console):
+    # one each, started and stopped with the services, left out of the drain and lag checks.
+    gateways: tuple[str, ...] = ()
     processes: ServiceProcesses = field(init=False)
 
     def __post_init__(self) -> None:
@@ -120,6 +127,15 @@ class Pipeline:
     def start_services(self) -> None:
         for name in self.all_instances():
             self.start_service(name)
+        for gateway in self.gateways:
+            self.processes.start(gateway, self.gateway_env())
+
+    def gateway_env(self) -> dict[str, str]:
+        """A gateway finds the services in the run registry under TITAN_HOME and reads the
+        pipeline's topics; it has no database login."""
+        env = {k: v for k, v in os.environ.items() if k != "TITAN_DATABASE_URL"}
+        return {**env, "TITAN_KAFKA_BOOTSTRAP": self.bootstrap,
+                "TITAN_TOPIC_PREFIX": self.prefix, "TITAN_HTTP_PORT": "0"}  # fmt: skip
 
     def start_service(self, name: str, extra: dict[str, str] | None = None) -> None:
         """Start a service's process by instance name (a service name is its first replica)."""

@@ -18,6 +18,8 @@ from shared.runtime.service import ServiceContext
 
 StateFilter = Literal["candidate", "active", "degraded", "retired"]
 TEST_HISTORY = 100
+# 33 years of daily bars are ~8,300 rows; a client wanting fewer points downsamples.
+MAX_SPREAD_ROWS = 20_000
 
 
 def _pair_json(p: PairRecord) -> dict[str, Any]:
@@ -63,10 +65,18 @@ def build_router(ctx: ServiceContext[PairsSettings, PairsApp]) -> APIRouter:
     interval = app.config.interval
 
     @router.get("/pairs", summary="Pairs by lifecycle state")
-    async def list_pairs(state: StateFilter | None = None) -> dict[str, Any]:
+    async def list_pairs(
+        state: StateFilter | None = None,
+        latest_test: bool = Query(False, description="add each pair's most recent test"),
+    ) -> dict[str, Any]:
         async with ctx.pool.acquire() as conn:
-            pairs = await PgPairsStore(conn).list_pairs(state)
-        return {"pairs": [_pair_json(p) for p in pairs]}
+            store = PgPairsStore(conn)
+            pairs = await store.list_pairs(state)
+            tests = await store.latest_tests() if latest_test else {}
+        rows = [_pair_json(p) for p in pairs]
+        if latest_test:
+            rows = [{**r, "latest_test": tests.get(r["pair_id"])} for r in rows]
+        return {"pairs": rows}
 
     async def stored_closes(
         a: str, b: str, start: str, end: str
@@ -128,6 +138,18 @@ def build_router(ctx: ServiceContext[PairsSettings, PairsApp]) -> APIRouter:
             "pair": _pair_json(pairs[0]) if pairs else None,
             "tests": tests,
         }
+
+    @router.get("/pairs/{pair_id}/spreads", summary="A pair's spread series, oldest first")
+    async def get_spreads(
+        pair_id: str, limit: int = Query(MAX_SPREAD_ROWS, ge=1, le=MAX_SPREAD_ROWS)
+    ) -> dict[str, Any]:
+        async with ctx.pool.acquire() as conn:
+            store = PgPairsStore(conn)
+            columns = await store.spreads(pair_id, limit)
+            if not columns["bar_time"] and not await store.pair_tests(pair_id, 1):
+                raise HTTPException(404, f"unknown pair {pair_id!r}")
+        times = [t.isoformat() for t in columns.pop("bar_time")]
+        return {"pair_id": pair_id, "bar_time": times, **columns}
 
     @router.post("/screen", status_code=202, summary="Rescreen as of the latest complete bar")
     async def request_screen() -> dict[str, Any]:

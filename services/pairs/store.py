@@ -21,6 +21,8 @@ from services.pairs.domain.pipeline import Effects
 from services.pairs.domain.spread import TrackerState
 from services.pairs.domain.universe import BarClose, DeferredBar
 
+SPREAD_COLUMNS = ("bar_time", "price_a", "price_b", "spread", "z_score", "hedge_ratio", "half_life")
+
 
 @dataclass(frozen=True)
 class ClockRow:
@@ -358,6 +360,25 @@ class PgPairsStore(PairsStore):
             {**json.loads(r["payload"]), "passed": r["passed"], "screen_id": str(r["screen_id"])}
             for r in rows
         ]
+
+    async def latest_tests(self) -> dict[str, dict[str, Any]]:
+        """Every pair's most recent test (the payload of its PairTested and `passed`)."""
+        rows = await self.conn.fetch(
+            "SELECT DISTINCT ON (pair_id) pair_id, payload, passed FROM pair_tests"
+            " ORDER BY pair_id, as_of DESC, screen_id"
+        )
+        return {r["pair_id"]: {**json.loads(r["payload"]), "passed": r["passed"]} for r in rows}
+
+    async def spreads(self, pair_id: str, limit: int) -> dict[str, list[Any]]:
+        """The pair's last `limit` spread rows, oldest first, one list per column."""
+        rows = await self.conn.fetch(
+            "SELECT bar_time, price_a, price_b, spread, z_score, hedge_ratio, half_life"
+            " FROM (SELECT * FROM spreads WHERE pair_id = $1 ORDER BY bar_time DESC LIMIT $2)"
+            " AS latest ORDER BY bar_time",
+            pair_id,
+            limit,
+        )
+        return {k: [r[k] for r in rows] for k in SPREAD_COLUMNS}
 
     async def closes(
         self, interval: str, symbols: list[str], start: datetime, end: datetime

@@ -190,7 +190,7 @@ async def _run(
     from services.market_data.feeds.replay import replay_watermark
     from shared.infra.local import UpOptions, up
     from shared.infra.state import titan_home
-    from titan.pipeline import Pipeline
+    from titan.pipeline import GATEWAYS, Pipeline
 
     started_at = time.monotonic()
     home = titan_home()
@@ -214,7 +214,8 @@ async def _run(
         print(f"titan demo: stopped the services left running: {', '.join(stopped)}",
               file=sys.stderr)  # fmt: skip
     pipeline = Pipeline(infra, services, home / "demo-logs", extra_env=env,
-                        replicas=args.replicas, detached=args.keep_running)  # fmt: skip
+                        replicas=args.replicas, detached=args.keep_running,
+                        gateways=GATEWAYS if args.keep_running else ())  # fmt: skip
     await pipeline.prepare()
     record(pipeline, home, "demo", running=False)  # its topic prefix, for tail and the client
     print(f"titan demo: topic prefix {pipeline.prefix}  database {pipeline.database}  "

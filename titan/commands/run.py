@@ -14,6 +14,8 @@ SERVICES = {
     "backtest": "services.backtest.bootstrap",
     "portfolio": "services.portfolio.bootstrap",
     "execution": "services.execution.bootstrap",
+    # A gateway with no database or consumer group: its bootstrap serves it itself.
+    "console": "services.console.bootstrap",
 }
 # The schema spelling is accepted too (`titan run market_data`), as deploy manifests use it.
 SERVICES["market_data"] = SERVICES["market-data"]
@@ -49,6 +51,10 @@ def _run(args: argparse.Namespace) -> int:
     from shared.runtime.config import resolve_config
     from shared.runtime.service import ServiceRunner, run_forever
 
+    if args.service == "console":
+        from services.console.bootstrap import run
+
+        return run(stop_before_start)
     module = importlib.import_module(SERVICES[args.service])
     definition = module.definition()
     settings, kafka = resolve_config(definition.name, definition.settings)

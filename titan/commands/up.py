@@ -74,14 +74,14 @@ def _cmd_up(args: argparse.Namespace) -> int:
 async def _up(home: Path, services: tuple[str, ...], prefix: str, timeout_s: float) -> int:
     from shared.infra.local import UpOptions, up
     from titan.local_services import record
-    from titan.pipeline import Pipeline
+    from titan.pipeline import GATEWAYS, Pipeline
 
     print("titan up: making sure the local Kafka and PostgreSQL are up ...", file=sys.stderr)
     infra, started = await up(home, UpOptions())
     if started:
         print(f"titan up: started {', '.join(started)}", file=sys.stderr)
     pipeline = Pipeline(infra, services, home / "logs", prefix=prefix, database=UP_DATABASE,
-                        detached=True)  # fmt: skip
+                        detached=True, gateways=GATEWAYS)  # fmt: skip
     await pipeline.prepare()
     pipeline.start_services()
     record(pipeline, home, "up", running=True)
@@ -98,7 +98,7 @@ async def _wait_ready(home: Path, pipeline: Any, timeout_s: float) -> None:
     from titan.local_services import health
 
     deadline = time.monotonic() + timeout_s
-    waiting = list(pipeline.services)
+    waiting = [*pipeline.services, *pipeline.gateways]
     while waiting:
         pipeline.check_alive()  # a service that died says why (its log's tail)
         waiting = [s for s in waiting if health(lookup_endpoint(s, home)) != "ready"]

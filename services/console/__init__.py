@@ -1,0 +1,1 @@
+"""The web console: a read-only gateway over the services' HTTP APIs (bootstrap.py says why)."""
