@@ -2,8 +2,8 @@
 # Install everything TITAN needs on a fresh Debian machine (idempotent; as root or with sudo):
 # PostgreSQL, Java 17+, Maven, Node.js, Redis (only what is missing), the Python package with
 # its dev tools and the examples' packages, the Kafka jars (Maven), the PGlite packages and
-# the Swagger UI / ReDoc assets
-# (npm). Prints step timings.
+# the Swagger UI / ReDoc assets (npm), helm and the manifest validator (Go; Debian's golang-go
+# when no Go is installed). Prints step timings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,5 +59,50 @@ step "api docs assets (swagger-ui-dist, redoc)"
 if [ ! -f deploy/api-docs/node_modules/swagger-ui-dist/swagger-ui-bundle.js ] \
   || [ ! -f deploy/api-docs/node_modules/redoc/bundles/redoc.standalone.js ]; then
   (cd deploy/api-docs && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+fi
+done_step
+
+step "helm and the manifest validator (Go)"
+# deploy/helm: the chart is rendered with helm (v4, built from its Go module) and every
+# object checked by titan-validate (deploy/helm/validate: strict decoding into the
+# k8s.io/api types, JSON schemas for the CRDs), offline. Both are built once into
+# ~/.cache/titan/bin (Go's module and build caches make a rebuild quick) and rebuilt only
+# when the wanted helm version or the validator's sources change.
+TOOLS_BIN="${TITAN_TOOLS_BIN:-$HOME/.cache/titan/bin}"
+HELM_VERSION=v4.3.2
+mkdir -p "$TOOLS_BIN"
+validator_stamp=$(cat deploy/helm/validate/go.mod deploy/helm/validate/go.sum \
+  deploy/helm/validate/*.go deploy/helm/validate/schemas/*.json | sha256sum | cut -c1-16)
+need_helm=1 need_validator=1
+[ -x "$TOOLS_BIN/helm" ] && [ "$(cat "$TOOLS_BIN/.helm-version" 2>/dev/null)" = "$HELM_VERSION" ] && need_helm=0
+[ -x "$TOOLS_BIN/titan-validate" ] \
+  && [ "$(cat "$TOOLS_BIN/.titan-validate-stamp" 2>/dev/null)" = "$validator_stamp" ] && need_validator=0
+if [ "$need_helm" = 1 ] || [ "$need_validator" = 1 ]; then
+  GO=$(command -v go || true)
+  [ -n "$GO" ] || { [ -x /usr/local/go/bin/go ] && GO=/usr/local/go/bin/go; } || true
+  if [ -z "$GO" ]; then
+    echo "    installing: golang-go"
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends golang-go >/dev/null
+    GO=$(command -v go)
+  fi
+  # helm v4.3 and k8s.io/api v0.37 need Go 1.26. An older Go (1.21 or later) fetches the
+  # approved newer toolchain through the Go module proxy when GOTOOLCHAIN names it.
+  go_minor=$("$GO" env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
+  if [ "${go_minor:-0}" -lt 26 ]; then
+    if [ "${go_minor:-0}" -lt 21 ]; then
+      echo "Go $("$GO" env GOVERSION) is too old to fetch a newer toolchain (needs 1.21+)" >&2
+      exit 1
+    fi
+    export GOTOOLCHAIN=go1.27.3
+  fi
+  if [ "$need_helm" = 1 ]; then
+    GOBIN="$TOOLS_BIN" "$GO" install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+    echo "$HELM_VERSION" > "$TOOLS_BIN/.helm-version"
+  fi
+  if [ "$need_validator" = 1 ]; then
+    (cd deploy/helm/validate && "$GO" build -buildvcs=false -o "$TOOLS_BIN/titan-validate" .)
+    echo "$validator_stamp" > "$TOOLS_BIN/.titan-validate-stamp"
+  fi
 fi
 done_step

@@ -192,6 +192,10 @@ func run(paths []string, out io.Writer) (int, error) {
 		}
 	}
 	fmt.Fprintf(out, "%d objects, %d invalid\n", total, invalid)
+	if total == 0 {
+		// An empty render (a failed helm template piped in) must not pass as valid.
+		return 0, errors.New("no objects to check")
+	}
 	return invalid, nil
 }
 
