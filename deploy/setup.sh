@@ -86,15 +86,23 @@ if [ "$need_helm" = 1 ] || [ "$need_validator" = 1 ]; then
     $SUDO apt-get install -y -qq --no-install-recommends golang-go >/dev/null
     GO=$(command -v go)
   fi
-  # helm v4.3 and k8s.io/api v0.37 need Go 1.26. An older Go (1.21 or later) fetches the
-  # approved newer toolchain through the Go module proxy when GOTOOLCHAIN names it.
-  go_minor=$("$GO" env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
+  # helm v4.3 and k8s.io/api v0.37 need Go 1.26. An older Go takes the approved newer
+  # toolchain, go1.27.3, from the Go module proxy: Go 1.21+ by itself when GOTOOLCHAIN
+  # names it; an older one (Debian 12's golang-go is 1.19) downloads the same toolchain
+  # module and runs its go (module zips carry no exec bits, hence the chmod).
+  go_minor=$("$GO" version | sed -E 's/.* go1\.([0-9]+).*/\1/')
   if [ "${go_minor:-0}" -lt 26 ]; then
-    if [ "${go_minor:-0}" -lt 21 ]; then
-      echo "Go $("$GO" env GOVERSION) is too old to fetch a newer toolchain (needs 1.21+)" >&2
-      exit 1
+    if [ "${go_minor:-0}" -ge 21 ]; then
+      export GOTOOLCHAIN=go1.27.3
+    else
+      go_arch=$("$GO" env GOARCH)
+      go_dir=$(cd / && GOFLAGS=-modcacherw "$GO" mod download -json \
+        "golang.org/toolchain@v0.0.1-go1.27.3.linux-$go_arch" \
+        | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+      chmod +x "$go_dir"/bin/* "$go_dir"/pkg/tool/*/*
+      GO="$go_dir/bin/go"
+      export GOTOOLCHAIN=local
     fi
-    export GOTOOLCHAIN=go1.27.3
   fi
   if [ "$need_helm" = 1 ]; then
     GOBIN="$TOOLS_BIN" "$GO" install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
