@@ -1,7 +1,8 @@
 """deploy/helm/titan renders with `helm template` (default values; everything on: SASL/TLS,
 ServiceMonitor, KEDA, Strimzi topics; three replicas without KEDA), passes `helm lint`, and
 every rendered object validates with titan-validate (deploy/helm/validate: strict decoding
-into the k8s.io/api types, JSON schemas for the CRDs), which rejects broken manifests.
+into the k8s.io/api types and their required fields, JSON schemas for the CRDs), which
+rejects broken manifests.
 deploy/k8s is the chart rendered with deploy/helm/k8s-values.yaml, kept in step here.
 
 Needs no broker or database; marked integration because it runs the Go-built tools that
@@ -174,6 +175,12 @@ BROKEN = {
     "misspelt custom resource field": ("maxReplicaCount:", "maxReplicas:"),
     "custom resource wrong type": ("partitions: 3", "partitions: three"),
     "unknown kind": ("kind: PodDisruptionBudget", "kind: PodDisruptionBudgett"),
+    "container without an image": ("          image: titan:0.1.0\n", ""),
+    "selector not matching the pod": (
+        "component: backtest\n  template:",
+        "component: backtesting\n  template:",
+    ),
+    "job that restarts forever": ("restartPolicy: Never", "restartPolicy: Always"),
 }
 
 

@@ -3,6 +3,8 @@
 // Built-in kinds are decoded into the typed k8s.io/api objects with the API machinery's
 // strict decoder (the one `kubectl apply --validate=strict` relies on server side): an
 // unknown or duplicated field, a wrong type or an unknown apiVersion/kind is an error.
+// Workloads, Services and PodDisruptionBudgets also get the checks of required.go (a
+// selector that matches the pod labels, containers with a name and an image, ...).
 // Custom resources (ServiceMonitor, KafkaTopic, ScaledObject, TriggerAuthentication) are
 // checked against the JSON schemas in schemas/, written from the operators' CRDs with
 // additionalProperties false, so a misspelt field fails there too. Any other kind fails:
@@ -120,8 +122,11 @@ func (v *validator) check(doc []byte) (string, error) {
 	if !v.scheme.Recognizes(gv.WithKind(head.Kind)) {
 		return label, errors.New("unknown apiVersion/kind: no schema to check it against")
 	}
-	_, _, err = v.decoder.Decode(doc, nil, nil)
-	return label, err
+	obj, _, err := v.decoder.Decode(doc, nil, nil)
+	if err != nil {
+		return label, err
+	}
+	return label, required(obj)
 }
 
 // document is one object of a stream as JSON, or why it could not be read.
