@@ -169,6 +169,21 @@ def test_deploy_k8s_is_the_chart_rendered(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout
 
 
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ("kafka.securityProtocol=SASL_TLS", "/kafka/securityProtocol"),
+        ("services.pairs.replicass=2", "replicass"),
+        ("services.risk.enabled=true", "/services"),
+        ("keda.scaleDownStabilizationSeconds=-1", "/keda/scaleDownStabilizationSeconds"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_setting(setting: str, named: str) -> None:
+    done = _run(HELM, "template", "titan", CHART, "--set", setting)
+    assert done.returncode != 0
+    assert named in done.stderr, done.stderr
+
+
 BROKEN = {
     "unknown field": ("imagePullPolicy: IfNotPresent", "imagePullPolicyy: IfNotPresent"),
     "wrong type": ("containerPort: 8080", "containerPort: eighty"),
