@@ -2,8 +2,8 @@
 # Install everything TITAN needs on a fresh Debian machine (idempotent; as root or with sudo):
 # PostgreSQL, Java 17+, Maven, Node.js, Redis, Chromium (only what is missing), the Python package with
 # its dev tools and the examples' packages, the Kafka jars (Maven), the PGlite packages and
-# the Swagger UI / ReDoc assets and the console's lightweight-charts
-# (npm). Prints step timings.
+# the Swagger UI / ReDoc assets and the console's lightweight-charts (npm), helm and the
+# manifest validator (Go; Debian's golang-go when no Go is installed). Prints step timings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,4 +69,30 @@ step "console assets (lightweight-charts)"
 if [ ! -f deploy/console/node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.js ]; then
   (cd deploy/console && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
 fi
+done_step
+
+step "helm and the manifest validator (Go)"
+# deploy/helm: the chart is rendered with helm (v4, built from its Go module) and every
+# object checked by titan-validate (deploy/helm/validate), offline; deploy/helm/build-tools.sh
+# builds both into ~/.cache/titan/bin when missing or out of date. Only the chart's test needs
+# them and the build is minutes of CPU, so it runs in the background (log and pid beside the
+# tools) while the tests run; tests/integration/test_helm_chart.py waits for it.
+# TITAN_SETUP_TOOLS=foreground builds here and now; =skip leaves them out.
+case "${TITAN_SETUP_TOOLS:-background}" in
+  skip) echo "    skipped (TITAN_SETUP_TOOLS=skip)" ;;
+  foreground) bash deploy/helm/build-tools.sh ;;
+  *)
+    tools_dir="${TITAN_TOOLS_BIN:-$HOME/.cache/titan/bin}"
+    if bash deploy/helm/build-tools.sh --check; then
+      echo "    up to date"
+    elif [ -f "$tools_dir/build.pid" ] && kill -0 "$(cat "$tools_dir/build.pid")" 2>/dev/null; then
+      echo "    a build is already running (log: $tools_dir/build.log)"
+    else
+      mkdir -p "$tools_dir"
+      nohup nice -n 5 bash deploy/helm/build-tools.sh >"$tools_dir/build.log" 2>&1 &
+      echo $! >"$tools_dir/build.pid"
+      echo "    building in the background (log: $tools_dir/build.log)"
+    fi
+    ;;
+esac
 done_step

@@ -1,5 +1,9 @@
 """Strimzi KafkaTopic manifests from the topic registry: `python -m shared.topics_strimzi`.
 
+`python -m shared.topics_strimzi --chart` writes the Helm chart's topic list instead
+(deploy/helm/titan/files/topics.json: name, partitions and config of every topic, which
+the chart's KafkaTopic template renders with its cluster, replicas and prefix values).
+
 deploy/k8s/topics.yaml is this module's output with the registry's partition counts; a test
 keeps the two in step. Run with TITAN_TOPIC_PARTITIONS / TITAN_TOPIC_PARTITIONS_OVERRIDES
 set to render other counts (shared/topic_partitions.py checks them as for every creator) and
@@ -8,6 +12,7 @@ TITAN_TOPIC_PREFIX for a new topic set beside the old one.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -55,10 +60,25 @@ def render(
     return HEADER + "---\n".join(docs)
 
 
+def chart_topics(topics: Iterable[TopicSpec] | None = None) -> str:
+    """The Helm chart's files/topics.json: the registry's topics as data, in registry order."""
+    rows = [
+        {"name": spec.name, "partitions": spec.partitions, "config": spec.config()}
+        for spec in (resolved_topics({}) if topics is None else topics)
+    ]
+    return json.dumps(rows, indent=1, sort_keys=True) + "\n"
+
+
 if __name__ == "__main__":
     try:
         specs = resolved_topics()
     except ValueError as exc:
         print(exc, file=sys.stderr)
         sys.exit(2)
-    sys.stdout.write(render(topics=specs, prefix=os.environ.get("TITAN_TOPIC_PREFIX", "")))
+    if sys.argv[1:] == ["--chart"]:
+        sys.stdout.write(chart_topics(specs))
+    elif sys.argv[1:]:
+        print("usage: python -m shared.topics_strimzi [--chart]", file=sys.stderr)
+        sys.exit(2)
+    else:
+        sys.stdout.write(render(topics=specs, prefix=os.environ.get("TITAN_TOPIC_PREFIX", "")))

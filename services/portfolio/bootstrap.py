@@ -46,7 +46,7 @@ def definition() -> ServiceDefinition[PortfolioSettings, PortfolioHandlers]:
 def handlers(rt: Runtime[PortfolioSettings]) -> PortfolioHandlers:
     settings = rt.settings
     return PortfolioHandlers(settings.portfolio_config(), settings.portfolio_interval,
-                             PgPortfolioStore)  # fmt: skip
+                             PgPortfolioStore, rt.metrics.registry)  # fmt: skip
 
 
 async def load(ctx: Context) -> None:

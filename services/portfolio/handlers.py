@@ -15,10 +15,12 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from prometheus_client import CollectorRegistry
 
 from core.portfolio import BarOutcome, BookState, PairSignal, PortfolioConfig
 from services.portfolio.convert import latest_closes, lifecycle_change, outcome_events, pair_signal
 from services.portfolio.desk import Desk
+from services.portfolio.metrics import PortfolioMetrics
 from services.portfolio.store import PortfolioStore, StoredBook
 from shared.events import Bar, Envelope
 from shared.runtime.batch import BatchContext, Decoder, Route, envelope_decoder
@@ -48,10 +50,17 @@ def domain_decoder(contract_topic: str, convert: Callable[[Any], Any]) -> Decode
 class PortfolioHandlers:
     """Holds the desk (rebuilt by `load`) and handles the three input topics."""
 
-    def __init__(self, config: PortfolioConfig, interval: str, store_for: StoreFor) -> None:
+    def __init__(
+        self,
+        config: PortfolioConfig,
+        interval: str,
+        store_for: StoreFor,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
         self.config = config
         self.interval = interval
         self.store_for = store_for
+        self.metrics = PortfolioMetrics(config.capital, registry)
         self._desk: Desk | None = None
 
     @property
@@ -68,9 +77,11 @@ class PortfolioHandlers:
         stored = await store.load_book(self.portfolio_id)
         if stored is None:
             self._desk = Desk(self.config)
+            self.metrics.restore(None)
         else:
             state = BookState.from_json(stored.state_json)
             self._desk = Desk(self.config, state, stored.progress)
+            self.metrics.restore(state)
 
     def routes(self) -> list[Route[Any]]:
         """All three aligned by event time, bars ranked first: a bar's event time is its end,
@@ -106,6 +117,9 @@ class PortfolioHandlers:
         await store.record(self.portfolio_id, outcomes)
         await self._save(store)
         self._emit(outcomes, ctx)
+        # A batch that fails after this is handled again: its orders are then counted twice
+        # on this process's counters (observability only; the book and its events are not).
+        self.metrics.observe(outcomes)
 
     async def _save(self, store: PortfolioStore) -> None:
         desk = self.desk

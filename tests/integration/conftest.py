@@ -15,6 +15,13 @@ from tests.integration.demo_runs import demo_home  # noqa: F401  (session fixtur
 from tests.integration.running_titan import running_titan  # noqa: F401  (session fixture)
 
 pytestmark = pytest.mark.integration
+# Run last: they wait for deploy/setup.sh's background build of helm and titan-validate,
+# which meanwhile uses the CPU the other integration tests leave idle.
+LAST_MODULES = ("test_helm_chart.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name in LAST_MODULES)  # stable: order kept otherwise
 
 
 @pytest_asyncio.fixture(loop_scope="session")

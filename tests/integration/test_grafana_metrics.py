@@ -1,5 +1,5 @@
 """Every metric name used by the Grafana dashboards (deploy/grafana) is on the /metrics of a
-live service: the five services run on real Kafka and PostgreSQL and are scraped over HTTP.
+live service: the six services run on real Kafka and PostgreSQL and are scraped over HTTP.
 The same services serve /docs with their own Swagger UI assets."""
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from titan.commands.run import SERVICES
 
 pytestmark = pytest.mark.integration
 
-NAMES = ("market_data", "pairs", "regime", "signals", "backtest")
+NAMES = ("market_data", "pairs", "regime", "signals", "backtest", "portfolio")
 SETTINGS = {
     "market_data": "MarketDataSettings",
     "pairs": "PairsSettings",
     "regime": "RegimeSettings",
     "signals": "SignalsSettings",
     "backtest": "BacktestSettings",
+    "portfolio": "PortfolioSettings",
 }
 
 
@@ -74,3 +75,10 @@ async def test_every_dashboard_metric_is_exposed_by_a_running_service(
     assert "titan_pairs_active 0.0" in scrapes["pairs"]
     assert "titan_regime_fit_queue 0.0" in scrapes["regime"]
     assert "# TYPE titan_signals_emitted_total counter" in scrapes["signals"]
+    # A new book: its capital, no exposure, the kill-switch off, the counters declared.
+    portfolio = scrapes["portfolio"]
+    assert "titan_portfolio_equity 1e+06" in portfolio
+    assert "titan_portfolio_gross_exposure 0.0" in portfolio
+    assert "titan_portfolio_kill_switch 0.0" in portfolio
+    assert "# TYPE titan_portfolio_orders_total counter" in portfolio
+    assert "# TYPE titan_portfolio_rejections_total counter" in portfolio

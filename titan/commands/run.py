@@ -1,10 +1,18 @@
-"""`titan run SERVICE`: run one service in the foreground until SIGTERM."""
+"""`titan run SERVICE`: run one service in the foreground until SIGTERM.
+
+`titan run SERVICE --migrate-only` applies the service's pending schema migrations and exits
+(the Helm chart's migrations Job): it needs TITAN_DATABASE_URL only, no broker.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import signal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.runtime.service import ServiceDefinition
 
 SERVICES = {
     "market-data": "services.market_data.bootstrap",
@@ -24,6 +32,11 @@ SERVICES["market_data"] = SERVICES["market-data"]
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("run", help="run one service (configured by TITAN_* variables)")
     parser.add_argument("service", choices=sorted(SERVICES))
+    parser.add_argument(
+        "--migrate-only",
+        action="store_true",
+        help="apply the service's pending schema migrations and exit",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -57,7 +70,35 @@ def _run(args: argparse.Namespace) -> int:
         return run(stop_before_start)
     module = importlib.import_module(SERVICES[args.service])
     definition = module.definition()
+    if args.migrate_only:
+        return _migrate(definition)
     settings, kafka = resolve_config(definition.name, definition.settings)
     configure_logging(definition.name, settings.log_level)
     runner = ServiceRunner(definition, settings, kafka)
     return run_forever(runner, stop_before_start)
+
+
+def _migrate(definition: ServiceDefinition[Any, Any]) -> int:
+    """Apply the service's migrations with the base settings: a service's own required
+    settings (the execution adapter's broker key) are not needed to migrate its schema."""
+    import asyncio
+
+    from shared.logging import configure_logging
+    from shared.runtime.config import resolve_database_url
+    from shared.runtime.service import apply_migrations, create_pool
+    from shared.settings import ServiceSettings, load_or_exit
+
+    settings = load_or_exit(ServiceSettings, **resolve_database_url(definition.name))
+    configure_logging(definition.name, settings.log_level)
+
+    async def migrate() -> list[str]:
+        dsn = settings.database_url.get_secret_value()
+        pool = await create_pool(dsn, definition.name, 1)
+        try:
+            return await apply_migrations(pool, definition.name, definition.migrations)
+        finally:
+            await pool.close()
+
+    applied = asyncio.run(migrate())
+    print(f"{definition.name}: " + (", ".join(applied) if applied else "up to date"))
+    return 0

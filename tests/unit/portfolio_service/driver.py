@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import asyncpg
+from prometheus_client import CollectorRegistry
 
 from core.portfolio import PortfolioConfig
 from services.portfolio.handlers import PortfolioHandlers
@@ -28,6 +29,9 @@ class Run:
     store: InMemoryPortfolioStore = field(default_factory=InMemoryPortfolioStore)
     emitted: list[Envelope[Any]] = field(default_factory=list)
     dead: list[tuple[ConsumedRecord, str]] = field(default_factory=list)
+    # The handlers' /metrics registry (a fresh one per handlers when None: a restart makes
+    # new handlers, and one registry takes each metric name once).
+    registry: CollectorRegistry | None = None
 
     def by_topic(self) -> dict[str, dict[str, Any]]:
         """Emitted payloads by topic and event id (copies collapse, as digests count them)."""
@@ -37,8 +41,12 @@ class Run:
         return out
 
 
-async def new_handlers(config: PortfolioConfig, store: InMemoryPortfolioStore) -> PortfolioHandlers:
-    handlers = PortfolioHandlers(config, "1d", lambda _conn: store)
+async def new_handlers(
+    config: PortfolioConfig,
+    store: InMemoryPortfolioStore,
+    registry: CollectorRegistry | None = None,
+) -> PortfolioHandlers:
+    handlers = PortfolioHandlers(config, "1d", lambda _conn: store, registry)
     await handlers.load(store)
     return handlers
 
@@ -70,7 +78,7 @@ async def run_releases(
     from the store every `restart_every` releases; with `replay_after`, every input is
     delivered again after each release (late copies, as an upstream retry would publish)."""
     run = run if run is not None else Run()
-    handlers = await new_handlers(config, run.store)
+    handlers = await new_handlers(config, run.store, run.registry)
     timed = _timed(handlers, inputs, run)
     marks = [to_us(w) for w in watermarks] if watermarks else []
     released: set[str] = set()
