@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.runtime.api_docs import mount_api_docs
-from shared.runtime.auth import BearerAuth
+from shared.runtime.auth import BearerAuth, declare_bearer_security
 from shared.runtime.metrics import RuntimeMetrics
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ def build_app(
 
     for router in routers:
         app.include_router(router, dependencies=[Depends(auth)])
+    declare_bearer_security(app, auth, routers)
     return app
 
 
