@@ -338,7 +338,14 @@ class ServiceRunner(Generic[S, A]):
 
         routers = [d.api(ctx)] if d.api is not None else []
         http = HttpServer(
-            build_app(d.name, self.metrics, readiness, routers, await self._api_auth()),
+            build_app(
+                d.name,
+                self.metrics,
+                readiness,
+                routers,
+                await self._api_auth(),
+                max_body_bytes=self.settings.http_max_body_bytes,
+            ),
             self.settings.http_host,
             self.settings.http_port,
         )
