@@ -76,6 +76,8 @@ class ServiceSettings(BaseSettings):
     database_url: SecretStr
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=0, ge=0, le=65535)  # 0 = pick a free port
+    # Request bodies past this are answered 413 unread (shared/runtime/http.py).
+    http_max_body_bytes: int = Field(default=1_048_576, ge=1024, le=1 << 30)
     consumer_group: str | None = None
     # Prepended to every contract topic name; lets tests (and tenants) share one broker.
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")

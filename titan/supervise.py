@@ -7,7 +7,8 @@ minute. A service that dies `CRASH_LOOP_RESTARTS` times within `CRASH_LOOP_WINDO
 crash loop (a poison it cannot skip, a bad setting): the supervisor stops restarting it and
 exits with the service's exit code, so `titan status` shows it stopped and its log says why.
 
-An exit code 0 is an operator's decision (a drain) and is not restarted. SIGTERM or SIGINT to
+An exit code 0 is an operator's decision (a drain) and is not restarted, nor is exit code 3,
+a fault restarting cannot fix (a refused broker login). SIGTERM or SIGINT to
 the supervisor is passed on to the service, and the supervisor exits once the service has
 (so `titan down` stops both). The service gets SIGTERM if the supervisor itself dies
 (Linux's parent-death signal), so no orphan keeps consuming.
@@ -38,6 +39,9 @@ STABLE_AFTER_S = 60.0  # a run this long resets the backoff
 CRASH_LOOP_RESTARTS = 5
 CRASH_LOOP_WINDOW_S = 120.0
 _PR_SET_PDEATHSIG = 1
+# `titan run`'s exit code for a fault that retrying cannot fix (a refused broker login,
+# titan/commands/run.py CANNOT_CONTINUE): restarting would only repeat it.
+CANNOT_CONTINUE = 3
 
 
 def _die_with_parent() -> None:
@@ -92,7 +96,7 @@ class Supervisor:
             self._write_state(running=True, last_exit=None)
             code = self._child.wait()
             ran = time.monotonic() - started
-            if self._stopping.is_set() or code == 0:
+            if self._stopping.is_set() or code in (0, CANNOT_CONTINUE):
                 self._write_state(running=False, last_exit=code)
                 return 0 if self._stopping.is_set() else code
             deaths.append(time.monotonic())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -66,7 +67,9 @@ def build_router(
             request_id=request_id, kind=kind, **body.model_dump(exclude={"request_id"})
         )
         try:
-            spec = parse_request(request)
+            # In a thread: building a grid near its cell bound (MAX_GRID_CELLS) is most of a
+            # second of CPU, which on the loop would stall every request and the consumer.
+            spec = await asyncio.to_thread(parse_request, request)
         except RequestInvalid as exc:
             raise HTTPException(422, str(exc)) from exc
         try:

@@ -7,6 +7,7 @@ recorded as a failed job and answered with BacktestFailed in the same transactio
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from services.backtest import events
@@ -38,7 +39,8 @@ class BacktestHandlers:
     ) -> None:
         now = ctx.clock.now()
         try:
-            spec = parse_request(request)
+            # Off the event loop: a grid near its cell bound takes most of a second to build.
+            spec = await asyncio.to_thread(parse_request, request)
         except RequestInvalid as exc:
             job = Job.rejected(
                 request.request_id or "(none)",

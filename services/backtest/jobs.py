@@ -37,6 +37,7 @@ from services.backtest.store import BacktestStore, Conn
 from shared.clients.market_data import HistoryClient, HistoryUnavailable
 from shared.clock import Clock
 from shared.runtime.records import OutgoingRecord
+from shared.runtime.retry import is_transient
 from shared.runtime.unit_of_work import UnitsOfWork
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,17 @@ class JobRunner:
     async def run_forever(self) -> None:
         try:
             while True:
-                if not await self.run_once():
+                try:
+                    busy = await self.run_once()
+                except Exception as exc:
+                    # A database outage must not end the job runner (a background job that
+                    # raises stops the service): the job in hand keeps its lease and
+                    # recover() requeues it once the lease runs out.
+                    if not is_transient(exc):
+                        raise
+                    log.warning("job step failed (%s: %s); trying again", type(exc).__name__, exc)
+                    busy = False
+                if not busy:
                     await asyncio.sleep(self.settings.poll_interval_s)
         finally:
             self.close()

@@ -52,6 +52,9 @@ def routes(ctx: Context) -> list[Route[Any]]:
             decode=svc.decode,
             overlaps_next_batch=True,
             on_watermark=svc.on_tick_watermarks,
+            # A tick's event id is derived from its content (feeds/encoding.py) and keys the
+            # ticks table (first one wins): a second id table would only slow the flood.
+            checks_event_ids=False,
         )
     ]
 

@@ -17,6 +17,7 @@ from shared.runtime.batch import Route
 from shared.runtime.event_time import WatermarkOutputs
 from shared.runtime.inputs import bar_order, bars_decoder
 from shared.runtime.process_pool import workers_for
+from shared.runtime.retry import retry_transient
 from shared.runtime.service import ServiceContext, ServiceDefinition
 from shared.topics import MARKET_BARS, PAIRS_LIFECYCLE, PAIRS_SPREADS, PAIRS_TESTS
 
@@ -75,4 +76,6 @@ async def screen_request_job(ctx: Context) -> None:
             raise
         except Exception:
             log.exception("screen request processing failed; reloading state")
-            await load(ctx)
+            # Retried: in a database outage the reload fails too, and a background job that
+            # raises stops the whole service (issue 19, item 2).
+            await retry_transient("reload pairs state", lambda: load(ctx))

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,8 +120,8 @@ class KafkaBroker:
         return self.data_dir / "logs" / "stdout.log"
 
 
-def _server_properties(data_dir: Path, port: int, ctl_port: int) -> str:
-    props = {
+def _server_properties(data_dir: Path, port: int, ctl_port: int) -> dict[str, str]:
+    return {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@127.0.0.1:{ctl_port}",
@@ -148,7 +148,6 @@ def _server_properties(data_dir: Path, port: int, ctl_port: int) -> str:
         "auto.create.topics.enable": "false",
         "log.segment.bytes": str(64 * 1024 * 1024),
     }
-    return "".join(f"{k}={v}\n" for k, v in props.items())
 
 
 def _log4j2_properties(log_file: Path) -> str:
@@ -215,10 +214,14 @@ def start_kafka(
     port: int | None = None,
     controller_port: int | None = None,
     version: str | None = None,
+    overrides: Mapping[str, str] | None = None,
+    format_args: Sequence[str] = (),
 ) -> KafkaBroker:
     """Format (first time) and start a broker+controller in `data_dir`; returns at once.
 
-    Call `wait_kafka_ready` before use. Ports default to free ones.
+    Call `wait_kafka_ready` before use. Ports default to free ones. `overrides` replace or
+    add server properties (another listener, say); `format_args` go to the storage format
+    (e.g. `--add-scram`, which KRaft only accepts there).
     """
     version = version or kafka_version()
     lib = fetch_kafka(version)
@@ -229,11 +232,12 @@ def start_kafka(
         port = port or a
         controller_port = controller_port or (b if b != port else free_ports(1)[0])
     props = data_dir / "server.properties"
-    props.write_text(_server_properties(data_dir, port, controller_port))
+    settings = {**_server_properties(data_dir, port, controller_port), **(overrides or {})}
+    props.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
     java = _jvm_args(lib, data_dir, version)
     if not (data_dir / "kraft-logs" / "meta.properties").exists():
         fmt = [*java, "kafka.tools.StorageTool", "format", "-t", _cluster_id()]
-        fmt += ["-c", str(props), "--ignore-formatted"]
+        fmt += ["-c", str(props), "--ignore-formatted", *format_args]
         proc = subprocess.run(fmt, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise KafkaError(f"kafka storage format failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
@@ -241,20 +245,29 @@ def start_kafka(
     return KafkaBroker(popen.pid, port, controller_port, data_dir, version)
 
 
-async def wait_kafka_ready(broker: KafkaBroker, timeout_s: float = READY_TIMEOUT_S) -> float:
-    """Wait until a metadata request succeeds; return the seconds it took."""
+async def wait_kafka_ready(
+    broker: KafkaBroker,
+    timeout_s: float = READY_TIMEOUT_S,
+    *,
+    client_kwargs: Mapping[str, object] | None = None,
+) -> float:
+    """Wait until a metadata request succeeds; return the seconds it took. `client_kwargs`:
+    how to reach a broker that wants TLS or a login (KafkaSettings.client_kwargs())."""
     started = time.monotonic()
     # aiokafka logs every refused connection at ERROR while the broker boots: expected here.
     client_log = logging.getLogger("aiokafka")
     previous_level = client_log.level
     client_log.setLevel(logging.CRITICAL)
     try:
-        return await _poll_ready(broker, timeout_s, started)
+        kwargs = dict(client_kwargs or {"bootstrap_servers": broker.bootstrap})
+        return await _poll_ready(broker, timeout_s, started, kwargs)
     finally:
         client_log.setLevel(previous_level)
 
 
-async def _poll_ready(broker: KafkaBroker, timeout_s: float, started: float) -> float:
+async def _poll_ready(
+    broker: KafkaBroker, timeout_s: float, started: float, client_kwargs: dict[str, object]
+) -> float:
     from aiokafka.admin import AIOKafkaAdminClient
 
     last_error = "no attempt"
@@ -264,7 +277,7 @@ async def _poll_ready(broker: KafkaBroker, timeout_s: float, started: float) -> 
                 f"Kafka broker (pid {broker.pid}) exited during start-up; log tail:\n"
                 f"{tail(broker.log_file)}\n--- stdout ---\n{tail(broker.stdout_file, 20)}"
             )
-        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=5000)
+        admin = AIOKafkaAdminClient(**client_kwargs, request_timeout_ms=5000)
         try:
             await admin.start()
             info = await admin.describe_cluster()
@@ -301,17 +314,20 @@ async def ensure_topics(
     specs: Iterable[TopicSpec],
     *,
     names: dict[str, str] | None = None,
+    client_kwargs: Mapping[str, object] | None = None,
 ) -> list[str]:
     """Create the topics that do not exist yet (idempotent); return the names created.
 
     `names` maps a spec's contract name to the actual topic name (tests use unique names).
     Partition counts are the specs' (`shared.topic_partitions.resolved_topics()` applies the
     operator's settings); an existing topic with another count raises
-    PartitionCountMismatch before anything is created.
+    PartitionCountMismatch before anything is created. `client_kwargs`: as for
+    wait_kafka_ready, for a broker that wants TLS or a login.
     """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    kwargs = dict(client_kwargs or {"bootstrap_servers": bootstrap})
+    admin = AIOKafkaAdminClient(**kwargs, request_timeout_ms=30000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

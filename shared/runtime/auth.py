@@ -8,8 +8,11 @@ reads need it only when the deployment says so (TITAN_API_TOKEN_READS). The ops 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
+from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.routing import APIRoute
 from pydantic import SecretStr
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -55,3 +58,44 @@ class BearerAuth:
             raise _unauthorized(
                 f"the bearer token is not this deployment's: {HOW_TO}", "invalid_token"
             )
+
+
+SECURITY_SCHEME = "bearerAuth"
+
+
+def declare_bearer_security(app: FastAPI, auth: BearerAuth, routers: Sequence[APIRouter]) -> None:
+    """Declare the bearer scheme in the app's OpenAPI document, on the operations of `routers`
+    that need a token, so that Swagger UI shows their lock and an Authorize button (the
+    check itself is the `auth` dependency; a document cannot enforce anything)."""
+    guarded = {
+        (route.path, method.lower())
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods or ()
+        if auth.needs_token(method)
+    }
+    build_schema = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build_schema()
+        components = schema.setdefault("components", {})
+        components.setdefault("securitySchemes", {})[SECURITY_SCHEME] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": f"This deployment's API token: {HOW_TO}.",
+        }
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                if (path, method) in guarded:
+                    operation["security"] = [{SECURITY_SCHEME: []}]
+                    operation.setdefault("responses", {}).setdefault(
+                        "401",
+                        {"description": "No token, a malformed one, or not this deployment's"},
+                    )
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -30,6 +30,7 @@ from typing import Any
 import asyncpg
 
 from shared.clock import Clock
+from shared.runtime.event_ids import Identified, identify, judge
 from shared.runtime.event_time import AlignedInput, EventTime, WatermarkOutputs
 from shared.runtime.metrics import RuntimeMetrics
 from shared.runtime.records import (
@@ -68,7 +69,7 @@ from shared.runtime.routes import (
     envelope_decoder as envelope_decoder,
 )
 from shared.runtime.store import RuntimeStore
-from shared.runtime.watermarks import Timed, mark_key, parse_watermark_source
+from shared.runtime.watermarks import Timed, is_watermark, mark_key, parse_watermark_source
 from shared.topics import watermark_sources
 
 
@@ -245,6 +246,7 @@ class BatchProcessor:
     ) -> BatchOutcome:
         """Steps 2-5 on `conn`, whose transaction the caller began (with `batch_no`) and ends."""
         await batch.settle()  # the consumer loop settles before the transaction; others here
+        batch, reused = await self._check_event_ids(conn, batch)
         ctx = BatchContext(
             conn,
             self.topics,
@@ -253,6 +255,7 @@ class BatchProcessor:
             overlap=batch.overlap,
             output_partitions=self.event_time.output_partitions,
         )
+        ctx.emitted.dead_letters.extend(reused)
         for real_topic, route in self._by_real_topic.items():
             result = batch.decoded.get(real_topic)
             if result is None:
@@ -278,6 +281,38 @@ class BatchProcessor:
             {t: len(rs) for t, rs in batch.records.items()},
             dead_counts,
         )
+
+    async def _check_event_ids(
+        self, conn: asyncpg.Connection, batch: PreparedBatch
+    ) -> tuple[PreparedBatch, DeadLetters]:
+        """The batch without the records whose event id was consumed before (event_ids.py),
+        and the dead letters of those that reused one with other content. Such records are
+        rare, so the batch is decoded again only when there are some."""
+        identified: list[Identified] = []
+        for real_topic, records in batch.records.items():
+            route = self._by_real_topic.get(real_topic)
+            if route is None or not route.checks_event_ids:
+                continue
+            for record in records:
+                if not is_watermark(record.headers) and (item := identify(record)) is not None:
+                    identified.append(item)
+        if not identified:
+            return batch, []
+        stored = await self.store.seen_events(conn, [i.event_id for i in identified])
+        verdicts = judge(identified, stored)
+        await self.store.remember_events(conn, verdicts.fresh)
+        if not verdicts.duplicates and not verdicts.conflicts:
+            return batch, []
+        # By position: records may be built afresh on each read (FetchedRecords).
+        dropped = {(r.topic, r.partition, r.offset) for r in verdicts.duplicates}
+        dropped |= {(r.topic, r.partition, r.offset) for r, _ in verdicts.conflicts}
+        kept = {
+            t: [r for r in rs if (r.topic, r.partition, r.offset) not in dropped]
+            for t, rs in batch.records.items()
+        }
+        again = self.prepare(kept, batch.next_offsets)
+        await again.settle()
+        return again, verdicts.conflicts
 
     async def _event_time_step(
         self, conn: asyncpg.Connection, batch: PreparedBatch, ctx: BatchContext

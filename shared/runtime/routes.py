@@ -156,6 +156,10 @@ class Route(Generic[T]):
     gates_watermark: bool = False
     # Told which partitions of this topic have a new watermark (market_data closes bars).
     on_watermark: WatermarkHandler | None = None
+    # Event ids remembered and checked (event_ids.py): a reused id with other content is
+    # dead-lettered, an identical one dropped. Off only where the service's own table keys
+    # the events by their id and the volume makes a second table too dear (market ticks).
+    checks_event_ids: bool = True
 
 
 def envelope_decoder(

@@ -28,6 +28,7 @@ from shared.runtime.api_token import ensure_local_api_token
 from shared.runtime.assignment import Partitioning, TitanAssignor, new_replica_id
 from shared.runtime.auth import BearerAuth
 from shared.runtime.batch import BatchProcessor, Route
+from shared.runtime.broker_login import check_broker_login
 from shared.runtime.consumer import ConsumerLoop, make_consumer
 from shared.runtime.endpoints import register_endpoint, titan_home, unregister_endpoint
 from shared.runtime.event_time import WatermarkOutputs, as_outputs
@@ -196,6 +197,12 @@ class ServiceRunner(Generic[S, A]):
             applied = await apply_migrations(pool, d.name, d.migrations)
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
+            # A refused login raises BrokerLoginRefused here and the service exits naming it,
+            # instead of retrying a wrong password as if the broker were down.
+            login = self.kafka.client_kwargs()
+            await retry_transient(
+                "log in to the broker", lambda: check_broker_login(login), max_attempts=30
+            )
             await retry_transient("start producer", producer.start, max_attempts=30)
             store = RuntimeStore(group, self.replica)
             publisher = OutboxPublisher(producer, pool, store, self.metrics)
@@ -331,7 +338,14 @@ class ServiceRunner(Generic[S, A]):
 
         routers = [d.api(ctx)] if d.api is not None else []
         http = HttpServer(
-            build_app(d.name, self.metrics, readiness, routers, await self._api_auth()),
+            build_app(
+                d.name,
+                self.metrics,
+                readiness,
+                routers,
+                await self._api_auth(),
+                max_body_bytes=self.settings.http_max_body_bytes,
+            ),
             self.settings.http_host,
             self.settings.http_port,
         )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from shared.runtime.event_ids import Identified, Seen
 from shared.runtime.records import ConsumedRecord, OutgoingRecord
 
 
@@ -141,6 +142,37 @@ class RuntimeStore:
             """INSERT INTO dead_letters (topic, partition, "offset", reason) VALUES ($1, $2, $3, $4)
                ON CONFLICT DO NOTHING""",
             [(r.topic, r.partition, r.offset, reason) for r, reason in dead],
+        )
+
+    async def seen_events(
+        self, conn: asyncpg.Connection, event_ids: Sequence[str]
+    ) -> dict[str, list[Seen]]:
+        """Where each of `event_ids` was consumed before by this group, with its digest."""
+        rows = await conn.fetch(
+            """SELECT event_id::text AS event_id, topic, partition, digest FROM seen_events
+               WHERE group_id = $1 AND event_id = ANY($2::uuid[])""",
+            self.group_id,
+            list(set(event_ids)),
+        )
+        seen: dict[str, list[Seen]] = {}
+        for r in rows:
+            seen.setdefault(r["event_id"], []).append(
+                Seen(r["topic"], r["partition"], bytes(r["digest"]))
+            )
+        return seen
+
+    async def remember_events(self, conn: asyncpg.Connection, fresh: Sequence[Identified]) -> None:
+        if not fresh:
+            return
+        await conn.execute(
+            """INSERT INTO seen_events (group_id, event_id, topic, partition, digest)
+               SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::int[], $5::bytea[])
+               ON CONFLICT DO NOTHING""",
+            self.group_id,
+            [f.event_id for f in fresh],
+            [f.record.topic for f in fresh],
+            [f.record.partition for f in fresh],
+            [f.digest for f in fresh],
         )
 
     async def mark_sent(self, conn: asyncpg.Connection, batch_nos: Sequence[int]) -> None:

@@ -154,6 +154,7 @@ async def _exercise(port: int | None, topics: Any, bootstrap: str, dsn: str) -> 
         order = await client.post("/backtests", json={"a": "MSFT", "b": "IBM",
             "start": "2012-06-01T00:00:00Z", "end": "2012-01-01T00:00:00Z"})  # fmt: skip
         assert order.status_code == 422 and "must be after start" in order.text
+        await _huge_requests_are_refused_without_stalling_the_service(client)
         accepted = await client.post(
             "/walk-forwards",
             json={"a": "MSFT", "b": "IBM", "grid": {"entry_z": [2.0], "exit_z": [0.5],
@@ -174,3 +175,38 @@ async def completed_of(client: httpx.AsyncClient, rid: str) -> dict[str, Any] | 
     r = await client.get(f"/backtests/{rid}")
     body: dict[str, Any] = r.json()
     return body if body.get("status") == "completed" else None
+
+
+def _axis(n: int, low: float, high: float) -> list[float]:
+    return [round(low + (high - low) * i / (n - 1), 2) for i in range(n)]
+
+
+async def _huge_requests_are_refused_without_stalling_the_service(
+    client: httpx.AsyncClient,
+) -> None:
+    """Issue 19, item 5: a 727-byte POST /backtests once held the event loop (HTTP and
+    consumer) for 20 s while its grid was built. Bounds come before work, and the grid that
+    must be built to be judged is built off the loop: /healthz answers meanwhile."""
+    over_cells = {"a": "MSFT", "b": "IBM", "grid": {
+        "entry_z": _axis(120, 0.5, 4), "exit_z": _axis(90, 0, 1), "stop_z": _axis(50, 2, 6)}}  # fmt: skip
+    started = time.monotonic()
+    refused = await client.post("/backtests", json=over_cells)
+    assert refused.status_code == 422 and "cells, over" in refused.text
+    assert time.monotonic() - started < 5.0
+
+    # Just under the cell bound: ~800k valid combinations, built (most of a second) to be
+    # counted and refused, from a body of 1.5 KB.
+    heavy = {"a": "MSFT", "b": "IBM", "grid": {"entry_z": _axis(100, 0.5, 4),
+             "exit_z": _axis(100, 0, 1), "stop_z": _axis(49, 2, 6)}}  # fmt: skip
+    assert len(json.dumps(heavy)) < 2000
+    post = asyncio.create_task(client.post("/backtests", json=heavy))
+    answered_meanwhile = 0
+    while not post.done():
+        health = await client.get("/healthz")
+        assert health.status_code == 200
+        answered_meanwhile += not post.done()
+    assert (await post).status_code == 422 and "exceed the limit" in (await post).text
+    assert answered_meanwhile >= 1
+
+    oversized = await client.post("/backtests", content=b" " * (2 << 20))
+    assert oversized.status_code == 413

@@ -89,10 +89,12 @@ def _replay(args: argparse.Namespace) -> int:
         from services.market_data.feeds.kafka_producer import produce_ticks
 
         assert kafka is not None
-        batches = paced_batches(ticks, speed)
+        refused = _login_refused(kafka)
+        if refused is not None:
+            return _fail(refused)
         counts = asyncio.run(
             produce_ticks(
-                batches,
+                paced_batches(ticks, speed),
                 kafka,
                 topic=_topic(args.topic),
                 producer_name="feed-replay",
@@ -154,6 +156,20 @@ def _kafka_kwargs() -> dict[str, object]:
     return KafkaSettings(bootstrap=bootstrap).client_kwargs()
 
 
+def _login_refused(kafka: dict[str, object]) -> str | None:
+    """Why the broker refuses these credentials, if it does (a down broker is not refusal:
+    the producer's own retries deal with that)."""
+    from shared.runtime.broker_login import BrokerLoginRefused, check_broker_login
+
+    try:
+        asyncio.run(check_broker_login(kafka))
+    except BrokerLoginRefused as exc:
+        return str(exc)
+    except (OSError, RuntimeError):
+        return None
+    return None
+
+
 def _websocket(args: argparse.Namespace) -> int:
     from services.market_data.feeds.websocket import FieldMapping, WebsocketTradeFeed
 
@@ -171,6 +187,9 @@ def _websocket(args: argparse.Namespace) -> int:
         return _fail(
             f"--match is not JSON: {exc}" if isinstance(exc, json.JSONDecodeError) else str(exc)
         )
+    refused = _login_refused(kafka)
+    if refused is not None:
+        return _fail(refused)
     feed = WebsocketTradeFeed(args.url, mapping=mapping, match=match)
 
     async def run() -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import signal
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ SERVICES = {
     # A gateway with no database or consumer group: its bootstrap serves it itself.
     "console": "services.console.bootstrap",
 }
+# Exit code of a service stopped by a fault retrying cannot fix (a refused broker login).
+CANNOT_CONTINUE = 3
 # The schema spelling is accepted too (`titan run market_data`), as deploy manifests use it.
 SERVICES["market_data"] = SERVICES["market-data"]
 
@@ -61,6 +64,7 @@ class _StopBeforeStart:
 def _run(args: argparse.Namespace) -> int:
     stop_before_start = _StopBeforeStart()  # first, before the heavy imports below
     from shared.logging import configure_logging
+    from shared.runtime.broker_login import BrokerLoginRefused
     from shared.runtime.config import resolve_config
     from shared.runtime.service import ServiceRunner, run_forever
 
@@ -75,7 +79,11 @@ def _run(args: argparse.Namespace) -> int:
     settings, kafka = resolve_config(definition.name, definition.settings)
     configure_logging(definition.name, settings.log_level)
     runner = ServiceRunner(definition, settings, kafka)
-    return run_forever(runner, stop_before_start)
+    try:
+        return run_forever(runner, stop_before_start)
+    except BrokerLoginRefused as exc:
+        print(f"titan run {args.service}: cannot continue: {exc}", file=sys.stderr)
+        return CANNOT_CONTINUE
 
 
 def _migrate(definition: ServiceDefinition[Any, Any]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -189,3 +190,43 @@ async def test_progress_reaches_the_store_as_it_moves_not_only_on_heartbeats() -
     assert any(0.0 < p < 1.0 for p in store.written), store.written
     assert store.written == sorted(store.written)
     assert len(set(store.written)) == len(store.written)  # written when it moved, once each
+
+
+class _DatabaseDownFor(FakeBacktestStore):
+    """Claims fail as in a database outage for the first `failures` attempts."""
+
+    def __init__(self, failures: int, error: Exception) -> None:
+        super().__init__()
+        self.failures, self.error = failures, error
+
+    async def claim_next(self, conn: Any, now: datetime) -> Job | None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise self.error
+        return await super().claim_next(conn, now)
+
+
+async def test_the_job_runner_waits_out_a_database_outage() -> None:
+    clock, outbox = ManualClock(T0), FakeOutbox()
+    store = _DatabaseDownFor(3, ConnectionRefusedError("Connect call failed"))
+    request = BacktestRequested(request_id="r9", a="MSFT", b="IBM", grid=GRID)
+    await BacktestHandlers(store, {}).on_requests([_envelope(request, "r9")], _ctx(clock))
+    runner = _runner(store, outbox, clock, msft_ibm_closes(300))
+    task = asyncio.create_task(runner.run_forever())
+    try:
+        for _ in range(600):
+            if store.jobs["r9"].status is JobStatus.COMPLETED or task.done():
+                break
+            await asyncio.sleep(0.05)
+        assert not task.done(), task.exception()
+        assert store.failures == 0 and store.jobs["r9"].status is JobStatus.COMPLETED
+    finally:
+        task.cancel()
+
+
+async def test_the_job_runner_still_stops_on_a_bug() -> None:
+    clock, outbox = ManualClock(T0), FakeOutbox()
+    store = _DatabaseDownFor(1, ValueError("a bug, not an outage"))
+    runner = _runner(store, outbox, clock, msft_ibm_closes(300))
+    with pytest.raises(ValueError, match="a bug"):
+        await runner.run_forever()

@@ -153,3 +153,23 @@ async def test_ops_and_docs_stay_open_even_with_reads_closed(
 def test_an_empty_token_is_refused() -> None:
     with pytest.raises(ValueError, match="must not be empty"):
         BearerAuth(SecretStr("  "))
+
+
+async def test_the_openapi_document_declares_the_bearer_scheme_on_mutations_only(
+    api: httpx.AsyncClient,
+) -> None:
+    doc = (await api.get("/openapi.json")).json()
+    scheme = doc["components"]["securitySchemes"]["bearerAuth"]
+    assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
+    paths = doc["paths"]
+    for path, method in (("/screen", "post"), ("/backtests", "post")):
+        assert paths[path][method]["security"] == [{"bearerAuth": []}]
+        assert "401" in paths[path][method]["responses"]
+    assert "security" not in paths["/pairs"]["get"]  # reads are open here
+    assert "security" not in paths["/healthz"]["get"]  # probes carry no token
+
+
+async def test_protected_reads_carry_the_lock_too(closed_api: httpx.AsyncClient) -> None:
+    paths = (await closed_api.get("/openapi.json")).json()["paths"]
+    assert paths["/pairs"]["get"]["security"] == [{"bearerAuth": []}]
+    assert "security" not in paths["/readyz"]["get"]

@@ -22,7 +22,7 @@ def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(supervise, "MAX_BACKOFF_S", 0.05)
 
 
-def counting_child(counter: Path, crash_until: int, code: int = 3) -> list[str]:
+def counting_child(counter: Path, crash_until: int, code: int = 5) -> list[str]:
     """A service that dies with `code` on its first `crash_until` starts, then exits 0."""
     script = (
         "import pathlib, sys\n"
@@ -55,6 +55,16 @@ def test_a_crash_loop_is_given_up_with_the_service_exit_code(tmp_path: Path) -> 
     recorded = read_state(state)
     assert recorded is not None and recorded["crash_loop"] is True
     assert recorded["restarts"] == supervise.CRASH_LOOP_RESTARTS - 1
+
+
+@pytest.mark.usefixtures("quick_backoff")
+def test_a_fault_restarting_cannot_fix_is_not_restarted(tmp_path: Path) -> None:
+    supervisor = Supervisor(
+        counting_child(tmp_path / "n", crash_until=1, code=supervise.CANNOT_CONTINUE),
+        tmp_path / "s.json",
+    )
+    assert supervisor.run() == supervise.CANNOT_CONTINUE
+    assert (tmp_path / "n").read_text() == "1"
 
 
 def test_backoff_doubles_to_its_cap_and_resets_after_a_stable_run() -> None:
