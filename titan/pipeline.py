@@ -45,6 +45,9 @@ SERVICE_INPUTS: dict[str, tuple[str, ...]] = {
     "portfolio": (MARKET_BARS.name, PAIRS_LIFECYCLE.name, SIGNALS.name),
 }
 
+# A supervised service that dies more often than this is in a crash loop: the run fails.
+MAX_RESTARTS = 30
+
 
 @dataclass
 class Pipeline:
@@ -56,7 +59,12 @@ class Pipeline:
     extra_env: dict[str, str] = field(default_factory=dict)
     replicas: int = 1  # processes per service, each a member of the service's consumer group
     detached: bool = False  # services outlive this process (titan up, demo --keep-running)
+    # Restart a service that exited instead of failing (fault runs: its supervisor's role);
+    # `restarts` counts them per instance.
+    supervise: bool = False
+    restarts: dict[str, int] = field(default_factory=dict)
     processes: ServiceProcesses = field(init=False)
+    _extras: dict[str, dict[str, str]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.processes = ServiceProcesses(self.log_dir, detached=self.detached)
@@ -124,6 +132,7 @@ class Pipeline:
     def start_service(self, name: str, extra: dict[str, str] | None = None) -> None:
         """Start a service's process by instance name (a service name is its first replica)."""
         service = name.split(".")[0]
+        self._extras[name] = extra or {}
         env = {**self.service_env(service), **(extra or {})}
         self.processes.start(name, env, service=service)
 
@@ -139,7 +148,14 @@ class Pipeline:
         return self.processes.retire(name, timeout_s=60.0)
 
     def check_alive(self) -> None:
-        self.processes.check_alive()
+        if not self.supervise:
+            self.processes.check_alive()
+            return
+        for name in self.processes.dead():
+            self.restarts[name] = self.restarts.get(name, 0) + 1
+            if self.restarts[name] > MAX_RESTARTS:
+                self.processes.check_alive()  # raises with the tail of its log
+            self.start_service(name, self._extras.get(name))
 
     def stop_services(self) -> None:
         # 60 s: each service finishes its batch in hand and commits before it exits.
