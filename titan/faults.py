@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import random
 import signal
@@ -76,7 +77,7 @@ class InfraFaults:
         with contextlib.suppress(ProcessLookupError):
             os.kill(kafka.pid, signal.SIGKILL)
         await _gone(kafka.pid)
-        await asyncio.sleep(self.rng.uniform(1.0, 3.0))
+        await asyncio.sleep(self.rng.uniform(0.5, 2.0))
         broker = await asyncio.to_thread(
             start_kafka, Path(kafka.data_dir), port=kafka.port,
             controller_port=kafka.controller_port, version=kafka.version,
@@ -94,7 +95,7 @@ class InfraFaults:
         cluster = PostgresCluster(Path(pg.base_dir), pg.port, Path(pg.bindir))
         await asyncio.to_thread(pg_ctl, cluster.data_dir, "-m", "immediate", "-w", "stop",
                                 bindir=cluster.bindir)  # fmt: skip
-        await asyncio.sleep(self.rng.uniform(1.0, 3.0))
+        await asyncio.sleep(self.rng.uniform(0.5, 2.0))
         pg.pid = await asyncio.to_thread(start_cluster, cluster)
         save_state(self.infra)
         self.postgres_stops += 1
@@ -136,6 +137,9 @@ class FaultRun:
         self.infra_faults = InfraFaults(self.infra, random.Random(self.chaos.seed + 1))
         self.poisoner = Poisoner(self.pipeline, self.plan.poison) if self.plan.poison else None
         self.pipeline.supervise = True
+        # The demo's own clients (signal watcher, poisoner) log every refused connection while
+        # the broker is down on purpose: noise here, not news.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
     def start(self) -> None:
         """With the services: the SIGKILLs, the supervisor and the poisoner."""

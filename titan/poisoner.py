@@ -2,7 +2,7 @@
 demo runs, and reads back what each topic's DLQ caught.
 
 The poisoner keeps each topic's poison at `rate` of the records on it (its end offsets,
-watermarks included, less the poison itself), checking about once a second, so that poison
+watermarks included, less the poison itself), checking every couple of seconds, so that poison
 arrives among the real events all along the run; `top_up` is called once more after the
 last fault so the final share holds. Broker outages are waited out: a round that fails is
 simply tried again at the next tick.
@@ -37,6 +37,7 @@ from titan.poison import (
 
 log = logging.getLogger(__name__)
 ROUND_TIMEOUT_S = 20.0  # a round stuck on a dead broker gives up and is tried again later
+ROUND_EVERY_S = 2.0  # each round opens its own clients: not more often on a loaded machine
 TEMPLATE_LOOKBACK = 50  # records read back from the end of a partition to find a real event
 
 
@@ -68,11 +69,19 @@ class Poisoner:
         while not stop.is_set():
             await self.top_up_once()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
+                await asyncio.wait_for(stop.wait(), timeout=ROUND_EVERY_S)
 
     async def top_up_once(self) -> bool:
         try:
             await asyncio.wait_for(self.top_up(), timeout=ROUND_TIMEOUT_S)
+        except asyncio.CancelledError:
+            # aiokafka's client close re-raises the cancellation of its own inner task when
+            # a round times out; only a cancellation of this task itself ends the poisoner.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            self.failed_rounds += 1
+            return False
         except (KafkaError, OSError, TimeoutError) as exc:
             self.failed_rounds += 1
             log.info("poison round failed (%s); tried again later", type(exc).__name__)
