@@ -12,6 +12,7 @@ is also how the audit tells poison from real events in a dead-letter topic.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ POISON_KEY_PREFIX = "poison:"
 OUT_OF_RANGE_TIMES = ("2100-06-01T00:00:00Z", "1850-01-01T00:00:00Z")
 _NAMESPACE = uuid.UUID("0b1e7f0a-5e9d-4a7e-9a52-3f0c4c7d2e10")
 _NAN = "__TITAN_POISON_NAN__"
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
 
 def poison_key(topic: str, n: int) -> str:
@@ -55,7 +57,13 @@ def poison_value(template: Mapping[str, Any], topic: str, n: int) -> bytes:
         event["payload"] = {"poison": n}  # every required payload field missing
         return json.dumps(event).encode()
     if kind == "time_out_of_range":
-        event["occurred_at"] = OUT_OF_RANGE_TIMES[(n // len(POISON_KINDS)) % 2]
+        # The envelope's time and the payload's own (a tick's ts, a bar's bar_time): a
+        # consumer that reads only one of them still meets an impossible time.
+        when = OUT_OF_RANGE_TIMES[(n // len(POISON_KINDS)) % 2]
+        event["occurred_at"] = when
+        for name, value in event["payload"].items():
+            if isinstance(value, str) and _ISO_TIME.match(value):
+                event["payload"][name] = when
         return json.dumps(event).encode()
     payload = event["payload"]
     field = _first_number(payload)

@@ -93,8 +93,8 @@ class Poisoner:
         ends = await self.pipeline.end_offsets(set(self.topics))
         producer = AIOKafkaProducer(bootstrap_servers=self.pipeline.bootstrap, acks="all",
                                     enable_idempotence=True)  # fmt: skip
-        await producer.start()
-        try:
+        try:  # started inside: a start refused during a broker outage still closes it
+            await producer.start()
             for name in self.topics:
                 real = self.pipeline.topic(name)
                 records = sum(end for (t, _p), end in ends.items() if t == real)
@@ -120,10 +120,12 @@ class Poisoner:
     ) -> tuple[int, dict[str, Any]] | None:
         real = self.pipeline.topic(name)
         expected = topic(name).events
+        if not any(t == real and end > 0 for (t, _p), end in ends.items()):
+            return None  # (an aiokafka consumer closed unused raises CancelledError)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.pipeline.bootstrap,
                                     enable_auto_commit=False)  # fmt: skip
-        await consumer.start()
         try:
+            await consumer.start()
             for (t, p), end in sorted(ends.items()):
                 if t != real or end == 0:
                     continue
