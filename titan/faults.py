@@ -160,10 +160,18 @@ class FaultRun:
             await self._killer
         self._stop.set()
         await asyncio.gather(*self._tasks)
-        if self.poisoner is not None:
-            for _ in range(10):  # the broker is up by now; a round may still time out
-                if await self.poisoner.top_up_once():
-                    break
+        await self.last_poison()
+
+    async def last_poison(self) -> bool:
+        """Top the poison up to its share of every topic as it stands; True if any was sent
+        (the demo then drains once more: services may have written more since the faults)."""
+        if self.poisoner is None:
+            return False
+        before = sum(len(keys) for keys in self.poisoner.sent.values())
+        for _ in range(10):  # the broker is up by now; a round may still time out
+            if await self.poisoner.top_up_once():
+                break
+        return sum(len(keys) for keys in self.poisoner.sent.values()) > before
 
     def cancel(self) -> None:
         for task in [*self._tasks, *([self._killer] if self._killer else [])]:

@@ -285,6 +285,8 @@ async def _run(
             sys.stderr.flush()
 
         await wait_until_done(pipeline, args.timeout, progress)
+        if faults is not None and await faults.last_poison():
+            await wait_until_done(pipeline, args.timeout, progress)
         keep = args.keep_running
         fault_figures = await faults.figures(home) if faults is not None else {}
     finally:
