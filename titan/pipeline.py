@@ -163,15 +163,15 @@ class Pipeline:
 
     async def end_offsets(self, contract_topics: set[str]) -> dict[tuple[str, int], int]:
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap)
-        await producer.start()
-        try:
+        try:  # start inside: a start refused by a broker being restarted still closes it
+            await producer.start()
             tps = [TopicPartition(self.topic(t), p) for t in sorted(contract_topics)
                    for p in sorted(await producer.partitions_for(self.topic(t)))]  # fmt: skip
         finally:
             await producer.stop()
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
-        await consumer.start()
         try:
+            await consumer.start()
             ends = await consumer.end_offsets(tps)
         finally:
             await consumer.stop()
