@@ -71,6 +71,19 @@ class Chaos:
             pipeline.start_service(replicas[0], self.service_extra(service))
             self.kills.append(replicas[0])
 
+    async def kill_spread(self, pipeline: Pipeline, count: int, mean_gap_s: float = 1.0) -> None:
+        """`count` SIGKILLs spread evenly over the services (a random order, a random gap
+        between two, `mean_gap_s` on average), each followed at once by a restart."""
+        order = [pipeline.services[i % len(pipeline.services)] for i in range(count)]
+        self.rng.shuffle(order)
+        for service in order:
+            await asyncio.sleep(self.rng.uniform(0.2, 2 * mean_gap_s - 0.2))
+            replicas = pipeline.instances(service)
+            victim = replicas[self.rng.randrange(len(replicas))]
+            pipeline.kill_service(victim)
+            pipeline.start_service(victim, self.service_extra(service))
+            self.kills.append(victim)
+
     def stop(self) -> None:
         if self.hog is not None and self.hog.poll() is None:
             self.hog.kill()

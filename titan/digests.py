@@ -17,6 +17,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from shared.events import DecodeError, decode
 from shared.runtime.watermarks import is_watermark
 
 # The topics `titan demo` reports, in pipeline order.
@@ -91,10 +92,14 @@ def delivery_audit(records: Iterable[Published]) -> dict[str, int]:
     return {"copies": copies, "copies_after_newer": late}
 
 
-async def read_published(bootstrap: str, ends: Mapping[tuple[str, int], int]) -> list[Published]:
+async def read_published(
+    bootstrap: str, ends: Mapping[tuple[str, int], int], events: tuple[str, ...] | None = None
+) -> list[Published]:
     """Every event of the partitions in `ends` ((real topic, partition) -> end offset, as
     `Pipeline.end_offsets` gives them), from the first offset to the end, with its partition
-    and key, each partition's in offset order."""
+    and key, each partition's in offset order. With `events` (the topic's event types), a
+    record the contract's decoder refuses is poison, not an event, and is left out (a run
+    with poison records sent in must give the clean run's digests)."""
     tps = [TopicPartition(t, p) for (t, p), end in sorted(ends.items()) if end > 0]
     if not tps:
         return []
@@ -113,6 +118,8 @@ async def read_published(bootstrap: str, ends: Mapping[tuple[str, int], int]) ->
                 end = ends[(tp.topic, tp.partition)]
                 for m in messages:
                     if m.offset < end and not is_watermark(m.headers) and m.value is not None:
+                        if events is not None and not _decodes(m.value, events):
+                            continue
                         # (getmany returns each partition's records in offset order)
                         event = json.loads(m.value)
                         key = m.key.decode() if m.key is not None else None
@@ -124,3 +131,11 @@ async def read_published(bootstrap: str, ends: Mapping[tuple[str, int], int]) ->
         return out
     finally:
         await consumer.stop()
+
+
+def _decodes(raw: bytes, events: tuple[str, ...]) -> bool:
+    try:
+        decode(raw, events)
+    except DecodeError:
+        return False
+    return True

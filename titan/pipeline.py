@@ -48,6 +48,8 @@ SERVICE_INPUTS: dict[str, tuple[str, ...]] = {
 # Started beside the services by `titan up` and `titan demo --keep-running` (titan status
 # lists them with their URL): the web console, a read-only gateway (services/console).
 GATEWAYS: tuple[str, ...] = ("console",)
+# A supervised service that dies more often than this is in a crash loop: the run fails.
+MAX_RESTARTS = 30
 
 
 @dataclass
@@ -63,7 +65,12 @@ class Pipeline:
     # Processes beside the services that hold no state and consume no input (the web console):
     # one each, started and stopped with the services, left out of the drain and lag checks.
     gateways: tuple[str, ...] = ()
+    # Restart a service that exited instead of failing (fault runs: its supervisor's role);
+    # `restarts` counts them per instance.
+    supervise: bool = False
+    restarts: dict[str, int] = field(default_factory=dict)
     processes: ServiceProcesses = field(init=False)
+    _extras: dict[str, dict[str, str]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.processes = ServiceProcesses(self.log_dir, detached=self.detached)
@@ -140,6 +147,7 @@ class Pipeline:
     def start_service(self, name: str, extra: dict[str, str] | None = None) -> None:
         """Start a service's process by instance name (a service name is its first replica)."""
         service = name.split(".")[0]
+        self._extras[name] = extra or {}
         env = {**self.service_env(service), **(extra or {})}
         self.processes.start(name, env, service=service)
 
@@ -155,7 +163,14 @@ class Pipeline:
         return self.processes.retire(name, timeout_s=60.0)
 
     def check_alive(self) -> None:
-        self.processes.check_alive()
+        if not self.supervise:
+            self.processes.check_alive()
+            return
+        for name in self.processes.dead():
+            self.restarts[name] = self.restarts.get(name, 0) + 1
+            if self.restarts[name] > MAX_RESTARTS:
+                self.processes.check_alive()  # raises with the tail of its log
+            self.start_service(name, self._extras.get(name))
 
     def stop_services(self) -> None:
         # 60 s: each service finishes its batch in hand and commits before it exits.
@@ -163,15 +178,15 @@ class Pipeline:
 
     async def end_offsets(self, contract_topics: set[str]) -> dict[tuple[str, int], int]:
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap)
-        await producer.start()
-        try:
+        try:  # start inside: a start refused by a broker being restarted still closes it
+            await producer.start()
             tps = [TopicPartition(self.topic(t), p) for t in sorted(contract_topics)
                    for p in sorted(await producer.partitions_for(self.topic(t)))]  # fmt: skip
         finally:
             await producer.stop()
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap)
-        await consumer.start()
         try:
+            await consumer.start()
             ends = await consumer.end_offsets(tps)
         finally:
             await consumer.stop()

@@ -79,6 +79,10 @@ class ServiceProcesses:
             proc.kill()
             return proc.wait()
 
+    def dead(self) -> list[str]:
+        """The watched processes that have exited."""
+        return [name for name, proc in list(self.procs.items()) if proc.poll() is not None]
+
     def check_alive(self) -> None:
         """Raise with the tail of its log if any service has exited."""
         for service, proc in list(self.procs.items()):  # retire() may run in another thread

@@ -62,6 +62,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--chaos", type=int, default=None, metavar="SEED",
                         help="random start order, batch sizes and delays, a CPU hog and a "
                         "SIGKILL of every service (the digests must not change)")  # fmt: skip
+    from titan.faults import add_fault_arguments
+
+    add_fault_arguments(parser)
     parser.add_argument("--replicas", type=_replica_count, default=1, metavar="N",
                         help="processes per service, each a member of its consumer group "
                         "(default: 1)")  # fmt: skip
@@ -113,6 +116,12 @@ def _demo(args: argparse.Namespace) -> int:
         print("titan demo: --keep-running needs live services (not --offline or --chaos)",
               file=sys.stderr)  # fmt: skip
         return 2
+    from titan.faults import plan_from
+
+    if isinstance(plan := plan_from(args), str):
+        print(f"titan demo: {plan}", file=sys.stderr)
+        return 2
+    args.fault_plan = plan
     if not args.offline and (error := partition_config_error()) is not None:
         print(f"titan demo: {error}", file=sys.stderr)
         return 2
@@ -225,10 +234,20 @@ async def _run(
         print(f"titan demo: no service produces {', '.join(ended)} here: sent its end of input",
               file=sys.stderr)  # fmt: skip
     killer: asyncio.Task[None] | None = None
+    from titan.faults import FaultRun
+
+    faults = (
+        FaultRun(args.fault_plan, chaos, pipeline, infra)
+        if chaos is not None and args.fault_plan.active
+        else None
+    )
     if chaos is not None:
         chaos.start_hog()
         await chaos.start(pipeline)
-        killer = asyncio.create_task(chaos.kill_each_once(pipeline))
+        if faults is not None:
+            faults.start()
+        else:
+            killer = asyncio.create_task(chaos.kill_each_once(pipeline))
     else:
         pipeline.start_services()
         if args.keep_running:
@@ -252,6 +271,8 @@ async def _run(
                   "to drain", file=sys.stderr)  # fmt: skip
         if killer is not None:
             await killer  # every service was killed once before the drain is judged
+        if faults is not None:
+            await faults.after_replay()  # every fault is done before the drain is judged
 
         def progress(lag: dict[str, int]) -> None:
             if args.json:
@@ -265,21 +286,29 @@ async def _run(
             sys.stderr.flush()
 
         await wait_until_done(pipeline, args.timeout, progress)
+        if faults is not None and await faults.last_poison():
+            await wait_until_done(pipeline, args.timeout, progress)
         keep = args.keep_running
+        fault_figures = await faults.figures(home) if faults is not None else {}
     finally:
         if killer is not None:
             killer.cancel()
+        if faults is not None:
+            faults.cancel()
         if chaos is not None:
             chaos.stop()
         if not keep:
             pipeline.stop_services()
         watcher.cancel()
+    from shared.topics import topic
     from titan.digests import DIGEST_TOPICS, delivery_audit, digests_of, read_published
 
-    published = {
-        t: await read_published(pipeline.bootstrap, await pipeline.end_offsets({t}))
-        for t in DIGEST_TOPICS
-    }
+    strict = args.fault_plan.poison > 0  # poison records are not events
+    published = {}
+    for t in DIGEST_TOPICS:
+        ends = await pipeline.end_offsets({t})
+        published[t] = await read_published(pipeline.bootstrap, ends,
+                                            topic(t).events if strict else None)  # fmt: skip
     events = {t: [(r.event_id, r.payload) for r in rs] for t, rs in published.items()}
     elapsed = time.monotonic() - started_at
     summary = summarize(path, symbols, len(ticks), events, digests_of(events))
@@ -287,7 +316,8 @@ async def _run(
                    database=pipeline.database, replicas=args.replicas,
                    delivery={t: delivery_audit(rs) for t, rs in published.items()})  # fmt: skip
     if chaos is not None:
-        summary["chaos"] = {"seed": chaos.seed, "killed": chaos.kills, "retired": chaos.retired}
+        summary["chaos"] = {"seed": chaos.seed, "killed": chaos.kills, "retired": chaos.retired,
+                            **fault_figures}  # fmt: skip
     _print_summary(summary, args.json)
     if not args.json:
         left = "the services and " if keep else ""

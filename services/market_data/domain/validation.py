@@ -29,6 +29,7 @@ import msgspec
 
 from shared.clock import Clock
 from shared.events import DecodeError, Tick, decode
+from shared.events.envelope import EARLIEST_EVENT_TIME
 from shared.events.market import MAX_TEXT_FIELD
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -265,6 +266,10 @@ def decode_ticks(
             continue
         if ts > horizon:
             rejected.append(Rejection(index, _future_reason(ts, horizon, lim.max_future)))
+            continue
+        if ts < EARLIEST_EVENT_TIME:  # the lean path reads no envelope time: bound ts itself
+            rejected.append(Rejection(index, f"ts {ts.isoformat()} is before "
+                                             f"{EARLIEST_EVENT_TIME.date()}"))  # fmt: skip
             continue
         if max_jump is not None:
             last = prices.get(symbol)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -71,6 +71,16 @@ def test_absurd_price_and_future_timestamp_are_rejected() -> None:
     assert [t.ts for t in accepted] == [CLOCK.now() + timedelta(minutes=5)]
     assert rejected[0].reason == "price 1000.5 above max_price 1000.0"
     assert rejected[1].reason.endswith("is 301.000 s in the future (max_future 300 s)")
+
+
+def test_a_tick_dated_before_1900_is_rejected_though_its_envelope_time_is_not_read() -> None:
+    # The fault matrix's poison (titan/poison.py) found it: the lean path read only ts, and a
+    # tick of 1850 was accepted (it would have made a bar of 1850).
+    old = FeedTick("AAPL", datetime(1850, 1, 1, tzinfo=UTC), 187.25, 100.0, "t1", "test")
+    raw = tick_event_bytes(old, producer="test", produced_at=CLOCK.now())
+    accepted, rejected = decode_ticks([raw, tick_bytes()], CLOCK)
+    assert len(accepted) == 1 and [r.position for r in rejected] == [0]
+    assert rejected[0].reason == "ts 1850-01-01T00:00:00+00:00 is before 1900-01-01"
 
 
 def test_relative_jump_is_checked_against_the_last_accepted_price() -> None:
