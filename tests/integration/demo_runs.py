@@ -32,17 +32,33 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 _OFFLINE_SUMMARIES: dict[tuple[str, ...], dict[str, Any]] = {}
 
 
-def run_demo(home: Path, *args: str) -> dict[str, Any]:
+def run_demo(home: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """`titan demo --json *args` with TITAN_HOME=home (and `env` added); its summary."""
     if "--offline" in args:
-        if args not in _OFFLINE_SUMMARIES:
-            _OFFLINE_SUMMARIES[args] = _run_demo(home, *args)
-        return _OFFLINE_SUMMARIES[args]
-    return _run_demo(home, *args)
+        key = (*args, *sorted(f"{k}={v}" for k, v in (env or {}).items()))
+        if key not in _OFFLINE_SUMMARIES:
+            _OFFLINE_SUMMARIES[key] = _run_demo(home, args, env or {})
+        return _OFFLINE_SUMMARIES[key]
+    return _run_demo(home, args, env or {})
 
 
-def _run_demo(home: Path, *args: str) -> dict[str, Any]:
+def trimmed_prices(path: Path, symbols: str, first_day: str) -> Path:
+    """The bundled 20-stock file cut to `symbols` (comma-separated) from `first_day`."""
+    import pandas as pd
+
+    from services.market_data.data import bundled_file
+
+    source = bundled_file("sp500_20stocks_daily_1990_2022.csv.gz")
+    assert source is not None
+    wide = pd.read_csv(source, dtype={"Date": str})
+    wide.loc[wide["Date"] >= first_day, ["Date", *symbols.split(",")]].to_csv(path, index=False)
+    return path
+
+
+def _run_demo(home: Path, args: tuple[str, ...], extra_env: dict[str, str]) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k not in ("TITAN_KAFKA_BOOTSTRAP",
                                                             "TITAN_DATABASE_URL")}  # fmt: skip
+    env |= extra_env
     env["TITAN_HOME"] = str(home)
     done = subprocess.run(
         [sys.executable, "-m", "titan", "demo", "--json", *args],

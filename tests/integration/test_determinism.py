@@ -1,12 +1,14 @@
 """The whole pipeline is a pure function of its input (contract rule 7), proven by digests.
 
 `titan demo --json` exactly as a user runs it (its own Kafka and PostgreSQL in a fresh
-TITAN_HOME), on fresh state each run: twice calm, once under `--chaos` (random start order,
-batch sizes and per-batch delays, a CPU-hogging neighbour, a SIGKILL of every service), and
-`--offline` (one process, no broker, no database). Every output topic's digest must be equal
-across all of them; also on the Quandl long OHLCV file and on a symbol subset. With the
-backtest service publishing parameter sets, live equals offline in
-`tests/integration/test_scale_out.py` (two replicas of every service, the harder case).
+TITAN_HOME), on fresh state each run: the S&P file twice calm and `--offline` (one process, no
+broker, no database); the Quandl long OHLCV file under `--chaos` (random start order, batch
+sizes and per-batch delays, a CPU-hogging neighbour, a SIGKILL of every service); a symbol
+subset. Every output topic's digest must be equal across the runs of a file. The S&P file
+under `--chaos` runs with two replicas of every service in tests/integration/test_scale_out.py
+(also with the backtest service publishing parameter sets), and under 50 SIGKILLs, 5 broker
+kills, 5 PostgreSQL stops and 1 % poison in tests/integration/test_faults.py; the offline
+runs they compare with are shared (tests/integration/demo_runs.py).
 """
 
 from __future__ import annotations
@@ -22,12 +24,11 @@ pytestmark = pytest.mark.integration
 SUBSET = "KO,PEP,XOM,CVX,MSFT,AAPL,JPM,BAC,WMT,PG"
 
 
-def test_sp500_calm_twice_chaos_and_offline_give_one_set_of_events(demo_home: Path) -> None:
+def test_sp500_calm_twice_and_offline_give_one_set_of_events(demo_home: Path) -> None:
     runs = {
         "offline": run_demo(demo_home, "--offline"),
         "live 1": run_demo(demo_home, "--quiet"),
         "live 2": run_demo(demo_home, "--quiet"),
-        "chaos": run_demo(demo_home, "--quiet", "--chaos", "20261206"),
     }
     assert_same_content(runs)
     offline = runs["offline"]
@@ -35,9 +36,6 @@ def test_sp500_calm_twice_chaos_and_offline_give_one_set_of_events(demo_home: Pa
     assert offline["digests"]["market.bars.v1"]["count"] == offline["ticks"] == 166_260
     assert offline["signals"] > 100 and offline["regime_shifts"] > 10
     assert len(offline["pairs_found"]) > 10
-    assert sorted(runs["chaos"]["chaos"]["killed"]) == sorted(
-        ("market_data", "pairs", "regime", "signals", "portfolio")
-    )
     # the portfolio backtest (offline) and the live service: one set of orders and marks
     portfolio = offline["portfolio"]
     assert portfolio["bars"] == offline["digests"]["portfolio.positions.v1"]["count"] > 8000
