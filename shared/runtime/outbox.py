@@ -69,29 +69,50 @@ class OutboxPublisher:
         # would otherwise send the same rows twice).
         self._relaying = asyncio.Lock()
 
-    async def send(self, records: Sequence[OutgoingRecord]) -> None:
-        if not records:
+    async def send(
+        self, records: Sequence[OutgoingRecord], delivered: set[int] | None = None
+    ) -> None:
+        """Send `records` and wait for every acknowledgement; raise the first failure.
+
+        `delivered` (kept by the caller across retries) collects the indexes acknowledged,
+        and a retry sends only the others. Sending the whole batch again after a failure
+        part-way (a broker killed mid-batch) would put copies of its acknowledged records
+        after newer ones of the same key; with the idempotent producer a partition's
+        failures are a suffix of what was sent to it, so the unacknowledged rest keeps
+        each key's order."""
+        done = delivered if delivered is not None else set()
+        pending = [(i, r) for i, r in enumerate(records) if i not in done]
+        if not pending:
             return
-        futures = []
-        for r in records:
-            partition = r.partition
-            if partition is None and r.partition_key is not None:
-                partition = await self._partition_of(r.topic, r.partition_key)
-            futures.append(
-                await self.producer.send(
+        futures: list[tuple[int, asyncio.Future[object]]] = []
+        failure: BaseException | None = None
+        try:
+            for i, r in pending:
+                partition = r.partition
+                if partition is None and r.partition_key is not None:
+                    partition = await self._partition_of(r.topic, r.partition_key)
+                future = await self.producer.send(
                     r.topic,
                     value=r.value,
                     key=r.key.encode("utf-8") if r.key is not None else None,
                     headers=list(r.headers) or None,
                     partition=partition,
                 )
-            )
-        await asyncio.gather(*futures)
+                futures.append((i, future))
+        except Exception as exc:  # the records handed over before it still count
+            failure = exc
+        results = await asyncio.gather(*(f for _, f in futures), return_exceptions=True)
         counts: dict[str, int] = {}
-        for r in records:
-            counts[r.topic] = counts.get(r.topic, 0) + 1
+        for (i, _), result in zip(futures, results, strict=True):
+            if isinstance(result, BaseException):
+                failure = failure or result
+                continue
+            done.add(i)
+            counts[records[i].topic] = counts.get(records[i].topic, 0) + 1
         for topic, n in counts.items():
             self.metrics.records_out(topic).inc(n)
+        if failure is not None:
+            raise failure
 
     async def _partition_of(self, topic: str, key: str) -> int:
         """The partition Kafka's default partitioner (murmur2) gives `key` in `topic`."""
@@ -104,7 +125,8 @@ class OutboxPublisher:
         """Send one committed batch's rows, then mark them sent; retried until it succeeds."""
         with self.metrics.publish_seconds.time():
             if records:
-                await retry_transient("publish outbox batch", lambda: self.send(records))
+                delivered: set[int] = set()
+                await retry_transient("publish outbox batch", lambda: self.send(records, delivered))
             await retry_transient("mark outbox sent", lambda: self._mark([batch_no]))
 
     async def _mark(self, batch_nos: list[int]) -> None:
@@ -155,7 +177,9 @@ class OutboxPublisher:
             rows = await retry_transient("read unsent outbox rows", self._unsent)
             if not rows:
                 break
-            await retry_transient("relay outbox", lambda rs=rows: self.send([r.record for r in rs]))  # type: ignore[misc]
+            relayed: set[int] = set()
+            chunk = [r.record for r in rows]
+            await retry_transient("relay outbox", lambda: self.send(chunk, relayed))  # noqa: B023
             await retry_transient("mark relayed rows", lambda rs=rows: self._mark_rows(rs))  # type: ignore[misc]
             total += len(rows)
             if len(rows) < RELAY_CHUNK:
