@@ -21,6 +21,7 @@ render "# Rendered from deploy/helm/titan with deploy/helm/k8s-values.yaml by de
 # The services apply their schema migrations at start-up (the chart's migrations Job is a
 # helm hook and is not part of this file)." \
   --show-only templates/configmap.yaml --show-only templates/services.yaml \
+  --show-only templates/console.yaml \
   > "$OUT/titan.yaml"
 render "# Rendered from deploy/helm/titan with deploy/helm/k8s-values.yaml by deploy/helm/render-k8s.sh.
 # Autoscaling on consumer lag with KEDA 2.x, applied after titan.yaml; kept apart so a

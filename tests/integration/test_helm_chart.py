@@ -10,17 +10,21 @@ deploy/setup.sh installs (skipped, saying so, only where they are not installed)
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import yaml
 
+from shared.runtime.endpoints import lookup_endpoint
 from shared.topic_partitions import resolved_topics
 from titan.commands.run import SERVICES
+from titan.pipeline import GATEWAYS
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +37,9 @@ VALUES = {
     "all-on": [CHART / "ci" / "all-on-values.yaml"],
     "replicas": [CHART / "ci" / "replicas-values.yaml"],
 }
-ALL = set(SERVICES) - {"market_data"}  # the schema spelling is an alias of market-data
+# The schema spelling is an alias of market-data; the console is a gateway with its own template.
+ALL = set(SERVICES) - {"market_data"} - set(GATEWAYS)
+CONSOLE = "titan-console"
 
 BUILD_WAIT_S = 1800.0
 
@@ -113,10 +119,12 @@ def test_default_render_runs_each_service_with_probes_budget_and_migrations(
 ) -> None:
     objects = _objects(rendered["default"])
     deployments = _kind(objects, "Deployment")
+    console = deployments.pop(CONSOLE)
     # The execution adapter is off until its broker credentials exist.
     assert set(deployments) == {f"titan-{s}" for s in ALL - {"execution"}}
-    assert set(_kind(objects, "PodDisruptionBudget")) == set(deployments)
-    assert set(_kind(objects, "Service")) == set(deployments)
+    assert set(_kind(objects, "PodDisruptionBudget")) == set(deployments) | {CONSOLE}
+    assert set(_kind(objects, "Service")) == set(deployments) | {CONSOLE}
+    _assert_console_reaches(console, deployments)
     for d in deployments.values():
         assert d["spec"]["replicas"] == 1
         (container,) = d["spec"]["template"]["spec"]["containers"]
@@ -133,12 +141,36 @@ def test_default_render_runs_each_service_with_probes_budget_and_migrations(
     assert not {"ServiceMonitor", "ScaledObject", "KafkaTopic"} & {o["kind"] for o in objects}
 
 
+def _assert_console_reaches(console: dict[str, Any], deployments: dict[str, Any]) -> None:
+    """The console runs `titan run console` with no database, on the same Kafka settings,
+    and finds each rendered service at its Service by the variable endpoints.py reads."""
+    (container,) = console["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["run", "console"]
+    assert container["envFrom"] == [{"configMapRef": {"name": "titan-config"}}]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    env = {e["name"]: e for e in container["env"]}
+    assert "TITAN_DATABASE_URL" not in env and "TITAN_API_TOKEN" in env
+    urls = {n: e["value"] for n, e in env.items() if n.endswith("_URL")}
+    assert len(urls) == len(deployments)
+    with mock.patch.dict(os.environ, urls):
+        for name, d in deployments.items():
+            args = d["spec"]["template"]["spec"]["containers"][0]["args"]
+            service = importlib.import_module(SERVICES[args[1]]).definition().name
+            assert lookup_endpoint(service) == f"http://{name}", service
+
+
 def test_all_on_render_scales_on_lag_over_sasl_tls_and_creates_the_topics(
     rendered: dict[str, Path],
 ) -> None:
     objects = _objects(rendered["all-on"])
     deployments = _kind(objects, "Deployment")
+    console = deployments.pop(CONSOLE)
     assert set(deployments) == {f"titan-{s}" for s in ALL}
+    _assert_console_reaches(console, deployments)
+    assert console["spec"]["replicas"] == 1  # no ScaledObject: it keeps its own count
+    env = {e["name"]: e for e in console["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["TITAN_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "titan-kafka"
     config = _kind(objects, "ConfigMap")["titan-config"]["data"]
     assert config["TITAN_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
     assert config["TITAN_KAFKA_SSL_CAFILE"] == "/etc/titan/kafka-ca/ca.crt"
@@ -157,7 +189,7 @@ def test_all_on_render_scales_on_lag_over_sasl_tls_and_creates_the_topics(
         meta = trigger["metadata"]
         assert meta["topic"].startswith("prod.") and meta["consumerGroup"].startswith("titan-")
         assert meta["sasl"] == "scram_sha512" and meta["tls"] == "enable"
-    assert set(_kind(objects, "ServiceMonitor")) == set(deployments)
+    assert set(_kind(objects, "ServiceMonitor")) == set(deployments) | {CONSOLE}
     topics = _kind(objects, "KafkaTopic")
     registry = resolved_topics({})
     assert sorted(t["spec"]["topicName"] for t in topics.values()) == sorted(
@@ -171,6 +203,7 @@ def test_all_on_render_scales_on_lag_over_sasl_tls_and_creates_the_topics(
 
 def test_replicas_render_sets_three_replicas_without_keda(rendered: dict[str, Path]) -> None:
     deployments = _kind(_objects(rendered["replicas"]), "Deployment")
+    assert deployments.pop(CONSOLE)["spec"]["replicas"] == 1
     assert len(deployments) == len(ALL)
     assert {d["spec"]["replicas"] for d in deployments.values()} == {3}
 
@@ -197,6 +230,7 @@ def test_deploy_k8s_is_the_chart_rendered(tmp_path: Path) -> None:
         ("kafka.securityProtocol=SASL_TLS", "/kafka/securityProtocol"),
         ("services.pairs.replicass=2", "replicass"),
         ("services.risk.enabled=true", "/services"),
+        ("console.replicass=2", "replicass"),
         ("keda.scaleDownStabilizationSeconds=-1", "/keda/scaleDownStabilizationSeconds"),
     ],
 )

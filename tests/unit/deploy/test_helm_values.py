@@ -1,6 +1,7 @@
 """deploy/helm/titan/values.yaml: a Deployment for every service `titan run` knows, on the
 service's own schema and consumer group, with probes that tolerate slow starts and long
-screens, and lag autoscaling bounded by the partition counts of the service's inputs.
+screens, and lag autoscaling bounded by the partition counts of the service's inputs; the web
+console besides them, a gateway with no schema and no lag scaling.
 (The render itself is validated in tests/integration/test_helm_chart.py.)"""
 
 from __future__ import annotations
@@ -28,8 +29,20 @@ ACTIVE_STANDBY = {"pairs", "portfolio"}  # one member owns every partition, a se
 
 def test_every_service_is_in_the_chart() -> None:
     aliases = {"market_data"}  # the schema spelling `titan run` accepts too
-    # Gateways (the web console) hold no state and have no schema: not a chart service.
+    # Gateways (the web console) hold no state and have no schema: not a chart service,
+    # a Deployment of their own (templates/console.yaml).
     assert set(CHART_SERVICES) == set(SERVICES) - aliases - set(GATEWAYS)
+
+
+def test_the_console_is_deployed_by_default_as_a_gateway() -> None:
+    assert set(GATEWAYS) == {"console"} and "console" in SERVICES
+    console = VALUES["console"]
+    assert console["enabled"] and console["replicas"] >= 1
+    # No database role, no consumer group to scale on.
+    assert not {"schema", "keda", "secretEnv"} & set(console)
+    # Its /healthz never waits on a screen: a hung console restarts within a couple of minutes.
+    live = console["probes"]["liveness"]
+    assert live["periodSeconds"] * live["failureThreshold"] <= 120
 
 
 @pytest.mark.parametrize("name", sorted(CHART_SERVICES))

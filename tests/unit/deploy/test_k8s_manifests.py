@@ -1,5 +1,6 @@
 """deploy/k8s: every Deployment has its probes, a disruption budget and lag autoscaling that
-matches the service's consumer group, inputs and partition counts."""
+matches the service's consumer group, inputs and partition counts; the web console (a
+gateway: no database, no consumer group) reaches every service at its Service."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.runtime.endpoints import lookup_endpoint
 from shared.topic_partitions import resolved_topics
 from titan.commands.run import SERVICES
-from titan.pipeline import SERVICE_INPUTS
+from titan.pipeline import GATEWAYS, SERVICE_INPUTS
 
 K8S = Path(__file__).resolve().parents[3] / "deploy" / "k8s"
 ACTIVE_STANDBY = {"pairs", "portfolio"}  # one member owns every partition, a second stands by
@@ -26,14 +28,19 @@ def _by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
 
 
-TITAN = _docs("titan.yaml")
-KEDA = _docs("keda.yaml")
-DEPLOYMENTS = _by_kind(TITAN, "Deployment")
-
-
 def _container(deployment: dict[str, Any]) -> dict[str, Any]:
     container: dict[str, Any] = deployment["spec"]["template"]["spec"]["containers"][0]
     return container
+
+
+TITAN = _docs("titan.yaml")
+KEDA = _docs("keda.yaml")
+ALL_DEPLOYMENTS = _by_kind(TITAN, "Deployment")
+# The services with a consumer group; the gateways (the console) only call their APIs.
+DEPLOYMENTS = {
+    name: d for name, d in ALL_DEPLOYMENTS.items() if _container(d)["args"][1] not in GATEWAYS
+}
+CONSOLE = ALL_DEPLOYMENTS["titan-console"]
 
 
 def _service_name(deployment: dict[str, Any]) -> str:
@@ -60,9 +67,9 @@ def test_probes_tolerate_slow_starts_and_long_screens(name: str) -> None:
     assert "replicas" not in DEPLOYMENTS[name]["spec"]
 
 
-@pytest.mark.parametrize("name", sorted(DEPLOYMENTS))
+@pytest.mark.parametrize("name", sorted(ALL_DEPLOYMENTS))
 def test_each_deployment_has_a_disruption_budget(name: str) -> None:
-    labels = DEPLOYMENTS[name]["spec"]["selector"]["matchLabels"]
+    labels = ALL_DEPLOYMENTS[name]["spec"]["selector"]["matchLabels"]
     budgets = [
         d for d in _by_kind(TITAN, "PodDisruptionBudget").values()
         if d["spec"]["selector"]["matchLabels"] == labels
@@ -108,9 +115,9 @@ def test_each_consumer_scales_on_its_own_group_and_input(name: str) -> None:
     assert meta["sasl"] == "scram_sha512" and meta["tls"] == "enable"
 
 
-@pytest.mark.parametrize("name", sorted(DEPLOYMENTS))
+@pytest.mark.parametrize("name", sorted(ALL_DEPLOYMENTS))
 def test_each_service_takes_its_api_token_from_a_secret(name: str) -> None:
-    container = _container(DEPLOYMENTS[name])
+    container = _container(ALL_DEPLOYMENTS[name])
     token = [e for e in container["env"] if e["name"] == "TITAN_API_TOKEN"]
     assert token == [
         {
@@ -118,3 +125,39 @@ def test_each_service_takes_its_api_token_from_a_secret(name: str) -> None:
             "valueFrom": {"secretKeyRef": {"name": "titan-api", "key": "token"}},
         }
     ]
+
+
+def test_the_console_reaches_every_service_at_its_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    container = _container(CONSOLE)
+    assert container["args"] == ["run", "console"]
+    urls = {e["name"]: e["value"] for e in container["env"] if e["name"].endswith("_URL")}
+    services = _by_kind(TITAN, "Service")
+    for deployment in DEPLOYMENTS.values():
+        service = _service_name(deployment)
+        # The variable the console's client resolves the service by (endpoints.py).
+        monkeypatch.setenv(f"TITAN_{service.upper()}_URL", urls[f"TITAN_{service.upper()}_URL"])
+        url = lookup_endpoint(service)
+        assert url is not None and url.startswith("http://")
+        host = url.removeprefix("http://")
+        assert host in services, f"{service}: no Service {host}"
+        assert services[host]["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert len(urls) == len(DEPLOYMENTS)
+
+
+def test_the_console_is_stateless_and_not_lag_scaled() -> None:
+    container = _container(CONSOLE)
+    env = {e["name"] for e in container["env"]}
+    assert "TITAN_DATABASE_URL" not in env
+    # Signals over SASL/TLS like the services: the same secrets and CA.
+    assert {"TITAN_KAFKA_SASL_USERNAME", "TITAN_KAFKA_SASL_PASSWORD"} <= env
+    assert {v["secret"]["secretName"] for v in CONSOLE["spec"]["template"]["spec"]["volumes"]} == {
+        "titan-kafka-cluster-ca-cert"
+    }
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    # No ScaledObject owns its count, so the Deployment carries it even under KEDA.
+    assert CONSOLE["spec"]["replicas"] >= 1
+    targets = {d["spec"]["scaleTargetRef"]["name"] for d in _by_kind(KEDA, "ScaledObject").values()}
+    assert "titan-console" not in targets
