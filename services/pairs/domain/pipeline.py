@@ -161,6 +161,16 @@ class Pipeline:
         and without changing this pipeline: a screen's input depends on the universe only
         (never on a screen's outcome), so a copy of the universe walks the same schedule."""
         planned = [self._screen_input(self.universe, t) for t in request_times]
+        # At most one complete time per distinct open bar time: most steps can reach no
+        # scheduled screen, and then need no copy of the universe.
+        u = self.universe
+        open_times = {
+            *u.pending,
+            *(b.bar_time for b in bars),
+            *(d.bar.bar_time for d in u.deferred),
+        }
+        if not any(self._screen_due(u.n_complete + k) for k in range(1, len(open_times) + 1)):
+            return [p for p in planned if p is not None and len(p.symbols) >= 2]
         universe = self.universe.copy()
         for bar in bars:
             universe.observe(bar)
