@@ -4,7 +4,7 @@ Engle-Granger over whole universes (statsmodels ``coint`` parity), Johansen for 
 ratios (OLS, TLS, rolling OLS, Kalman), spread diagnostics and the universe screen.
 """
 
-from core.cointegration.blocks import ScreenArrays, ScreenOptions, pair_blocks
+from core.cointegration.blocks import ScreenArrays, ScreenOptions, pair_blocks, pair_shard
 from core.cointegration.diagnostics import (
     StabilityResult,
     benjamini_hochberg,
@@ -59,6 +59,7 @@ __all__ = [
     "mackinnon_pvalue",
     "ols_hedge_ratio",
     "pair_blocks",
+    "pair_shard",
     "rolling_ols_hedge_ratio",
     "screen_arrays",
     "screen_arrays_sharded",

@@ -60,6 +60,19 @@ def pair_blocks(n_symbols: int, shards: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(bounds))
 
 
+def pair_shard(pair_ids: NDArray[np.int64], shard: int, n_shards: int) -> NDArray[np.int64]:
+    """The ids shard ``shard`` of ``n_shards`` owns: the ``shard``-th of ``n_shards``
+    contiguous blocks of the sorted ids, sizes differing by at most one (the cut of
+    :func:`pair_blocks` when the ids are every pair id). Depends only on the ids, never on
+    which replica or process asks, so every owner agrees on the blocks."""
+    if n_shards < 1 or not 0 <= shard < n_shards:
+        raise ValueError(
+            f"shard must be in 0..n_shards-1 with n_shards >= 1, got {shard}/{n_shards}"
+        )
+    ids = np.unique(np.asarray(pair_ids, dtype=np.int64))  # sorted, each once
+    return ids[ids.size * shard // n_shards : ids.size * (shard + 1) // n_shards]
+
+
 def pair_indices(n_symbols: int, start: int, stop: int) -> tuple[IntArray, IntArray]:
     """(i, j) of pair ids start..stop-1 (i < j)."""
     ids = np.arange(start, stop, dtype=np.int64)

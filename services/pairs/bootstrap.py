@@ -10,6 +10,7 @@ from typing import Any
 
 from services.pairs.api import build_router
 from services.pairs.handlers import PairsApp
+from services.pairs.precomputed import ScreensFirst
 from services.pairs.settings import PairsSettings
 from services.pairs.store import PgPairsStore
 from shared.events.market import INTERVAL_SECONDS
@@ -67,11 +68,7 @@ async def screen_request_job(ctx: Context) -> None:
         if app.stepped_within(ctx.clock.now(), timedelta(seconds=period)):
             continue  # bars flow: the batches process the requests
         try:
-            async with app.lock, ctx.unit_of_work() as uow:
-                store = PgPairsStore(uow.conn)
-                await app.process_requests(
-                    store, uow.emit, producer=uow.producer_name, clock=uow.clock
-                )
+            await process_requests(ctx)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -79,3 +76,19 @@ async def screen_request_job(ctx: Context) -> None:
             # Retried: in a database outage the reload fails too, and a background job that
             # raises stops the whole service (issue 19, item 2).
             await retry_transient("reload pairs state", lambda: load(ctx))
+
+
+async def process_requests(ctx: Context) -> None:
+    """One unit of work; the screens it needs are computed first, with it rolled back and
+    the lock released (as the consumer loop does for a batch, precomputed.py)."""
+    app = ctx.app
+    while True:
+        try:
+            async with app.lock, ctx.unit_of_work() as uow:
+                store = PgPairsStore(uow.conn)
+                await app.process_requests(
+                    store, uow.emit, producer=uow.producer_name, clock=uow.clock
+                )
+            return
+        except ScreensFirst as need:
+            await need.compute()

@@ -4,7 +4,9 @@ In-memory state (the pipeline) is loaded from the tables by ``load`` (the runtim
 also called before a failed batch is retried) and mutated while the same changes are written
 in the batch transaction. Screen requests recorded over HTTP are picked up at the start of
 the next batch, or by ``screen_request_job`` when no bars flow; both take ``lock`` and the
-clock row lock, so a request is processed exactly as of the bar time it recorded.
+clock row lock, so a request is processed exactly as of the bar time it recorded. Screens
+are never computed there: a step that needs one raises ScreensFirst before it changes
+anything, and it is computed with no transaction or lock held (precomputed.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from services.pairs.domain.pipeline import Effects, OutEvent, Pipeline, Pipeline
 from services.pairs.domain.screening import ScreenFn, in_process_screen
 from services.pairs.domain.universe import BarClose
 from services.pairs.metrics import PairsMetrics
+from services.pairs.precomputed import PrecomputedScreens, ScreensFirst
 from services.pairs.screen_pool import ScreenPool
 from services.pairs.store import PairsStore, PgPairsStore, ScreenRequest
 from shared.clock import Clock
@@ -44,7 +47,9 @@ class PairsApp:
         # Screens sharded over worker processes (screen_pool.py); 0 screens in-process.
         self.screen_pool = ScreenPool(screen_workers) if screen_workers > 0 else None
         self.screen_fn: ScreenFn = self.metrics.timed(self.screen_pool or in_process_screen)
-        self.pipeline = Pipeline(config, self.screen_fn)
+        # The pipeline screens from records computed before its step's transaction.
+        self.screens = PrecomputedScreens(self.screen_fn)
+        self.pipeline = Pipeline(config, self.screens)
         self.lock = asyncio.Lock()
         # Clock time of the last step: while batches flow they pick up screen requests, so
         # the idle poller need not take the lock (and a connection) in their way.
@@ -54,7 +59,7 @@ class PairsApp:
         cfg = self.config
         snap = await store.load_snapshot(cfg.interval, cfg.universe.keep_rows)
         last = snap.clock.last_complete
-        pipe = Pipeline(cfg, self.screen_fn)
+        pipe = Pipeline(cfg, self.screens)
         pipe.universe.restore(
             n_complete=snap.clock.n_complete,
             times=snap.times,
@@ -79,21 +84,29 @@ class PairsApp:
         released: bool = False,
     ) -> Effects:
         """One transaction's work: due screen requests first, then the bars (`released`:
-        by event time, see Pipeline.on_released)."""
+        by event time, see Pipeline.on_released). Raises ScreensFirst, before it changes
+        anything, when a screen it needs has not been computed (precomputed.py)."""
         cfg = self.config
         self.last_step_at = clock.now()
         row = await store.lock_clock(cfg.interval)
         if row.steps != self.pipeline.steps:
             # memory ran ahead of a transaction that did not commit: reload under the lock
             await self.load(store)
-        fx = Effects()
         requests = await store.pending_requests(cfg.interval)
-        if self.screen_pool is None:
-            self._advance(requests, bars, released, fx)
-        else:
-            # Screens then wait for the worker processes off the event loop; the caller holds
-            # ``lock``, so nothing else touches the pipeline meanwhile.
+        as_of = [r.as_of for r in requests if r.as_of is not None]
+        planned = self.pipeline.planned_screens(as_of, bars, released=released)
+        missing = self.screens.missing(planned)
+        if missing:
+            # Nothing written or changed yet: the caller rolls back, computes, steps again.
+            raise ScreensFirst(self.screens, missing)
+        fx = Effects()
+        if planned:
+            # Turning a screen's records into lifecycle steps still takes ~2 us per pair:
+            # off the event loop; the caller holds ``lock``, so nothing else touches the pipeline.
             await asyncio.to_thread(self._advance, requests, bars, released, fx)
+        else:
+            self._advance(requests, bars, released, fx)
+        self.screens.forget()
         pipe = self.pipeline
         pipe.steps += 1
         fx.clock = (pipe.universe.n_complete, pipe.universe.last_complete, pipe.steps)

@@ -47,6 +47,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from shared.runtime.assignment import TitanAssignor
 from shared.runtime.batch import BatchOutcome, BatchProcessor, PreparedBatch
+from shared.runtime.compute_first import ComputeFirst
 from shared.runtime.metrics import RuntimeMetrics
 from shared.runtime.outbox import OutboxPublisher
 from shared.runtime.records import ConsumedRecord, FetchedRecords
@@ -477,12 +478,24 @@ class ConsumerLoop:
         started = time.perf_counter()
         batch = prepared
 
-        async def attempt() -> BatchOutcome:
+        async def run() -> BatchOutcome:
             opened = await self._take_opened()
             if opened is not None:
                 return await self._run_in_opened(opened, batch)
             async with self.pool.acquire() as conn:
                 return await self.processor.process_prepared(conn, batch, self.expected)
+
+        async def attempt() -> BatchOutcome:
+            nonlocal batch
+            while True:
+                try:
+                    return await run()
+                except ComputeFirst as need:
+                    # The transaction has rolled back: compute with none open, then rerun.
+                    log.info("batch needs %s first; computing outside the transaction", need)
+                    await need.compute()
+                    await self._reload_after_rollback()
+                    batch = self.processor.prepare(prepared.records, prepared.next_offsets)
 
         async def after_failure(exc: BaseException) -> None:
             nonlocal batch
@@ -538,6 +551,9 @@ class ConsumerLoop:
 
     async def _after_failed_attempt(self) -> None:
         self.metrics.retries("process batch").inc()
+        await self._reload_after_rollback()
+
+    async def _reload_after_rollback(self) -> None:
         if self.reload_state is not None:
             await retry_transient("reload service state", self.reload_state)
         await retry_transient("reload event-time state", self._reload_event_time)

@@ -22,11 +22,13 @@ from core.cointegration import PairScreenResult
 from services.pairs.domain.lifecycle import LifecycleSettings, PairRecord, passes, step
 from services.pairs.domain.screening import (
     ScreenFn,
+    ScreenInput,
     ScreenSettings,
     finite_or_none,
     in_process_screen,
     outcome_of,
     pair_key,
+    screen_input,
     screen_matrix,
 )
 from services.pairs.domain.spread import (
@@ -120,8 +122,7 @@ class Pipeline:
             fx.completed.append((done.seq, done.bar_time))
             fx.deferred_applied.extend(done.applied)
             self._update_spreads(done.bar_time, fx)
-            w, every = self.config.screen.window, self.config.screen.every
-            if done.seq >= w and (done.seq - w) % every == 0:
+            if self._screen_due(done.seq):
                 screen_id = derive_id("pairs-screen", self.config.interval, done.bar_time)
                 self.screen(done.bar_time, screen_id, fx)
 
@@ -142,20 +143,70 @@ class Pipeline:
             fx.events.append(self._spread_event(point))
 
     # ----- screens -------------------------------------------------------------------------
+    def _screen_due(self, seq: int) -> bool:
+        """A scheduled screen: first as soon as a full window exists, then every ``every``."""
+        w, every = self.config.screen.window, self.config.screen.every
+        return seq >= w and (seq - w) % every == 0
+
+    def planned_screens(
+        self,
+        request_times: list[datetime],
+        bars: list[BarClose],
+        *,
+        complete_through: datetime | None = None,
+        released: bool = False,
+    ) -> list[ScreenInput]:
+        """The inputs of every screen that the requests (as of ``request_times``) and then
+        ``on_bars``/``on_released`` of ``bars`` would run, in order, without running them
+        and without changing this pipeline: a screen's input depends on the universe only
+        (never on a screen's outcome), so a copy of the universe walks the same schedule."""
+        planned = [self._screen_input(self.universe, t) for t in request_times]
+        # At most one complete time per distinct open bar time: most steps can reach no
+        # scheduled screen, and then need no copy of the universe.
+        u = self.universe
+        open_times = {
+            *u.pending,
+            *(b.bar_time for b in bars),
+            *(d.bar.bar_time for d in u.deferred),
+        }
+        if not any(self._screen_due(u.n_complete + k) for k in range(1, len(open_times) + 1)):
+            return [p for p in planned if p is not None and len(p.symbols) >= 2]
+        universe = self.universe.copy()
+        for bar in bars:
+            universe.observe(bar)
+        if released:
+            complete_through = max((b.bar_time for b in bars), default=None)
+        while (done := universe.advance(complete_through)) is not None:
+            if self._screen_due(done.seq):
+                planned.append(self._screen_input(universe, done.bar_time))
+        return [p for p in planned if p is not None and len(p.symbols) >= 2]
+
+    def _window(self, universe: Universe, as_of: datetime) -> tuple[int, np.ndarray] | str:
+        """(end, closes) of the screen window ending at ``as_of``, or why there is none."""
+        times = universe.times
+        w = self.config.screen.window
+        if as_of not in times:
+            return f"{as_of.isoformat()} is not a complete bar time in memory"
+        end = times.index(as_of) + 1
+        if end < w:
+            return f"only {end} complete bar times, the screen window needs {w}"
+        return end, universe.effective()[end - w : end]
+
+    def _screen_input(self, universe: Universe, as_of: datetime) -> ScreenInput | None:
+        window = self._window(universe, as_of)
+        if isinstance(window, str):
+            return None
+        return screen_input(window[1], universe.symbols, self.config.screen)
+
     def screen(self, as_of: datetime, screen_id: uuid.UUID, fx: Effects) -> str:
         """Screen the window ending at ``as_of``; returns a one-line outcome."""
         times = self.universe.times
         w = self.config.screen.window
-        if as_of not in times:
-            why = f"{as_of.isoformat()} is not a complete bar time in memory"
-            fx.screens.append((screen_id, as_of, why))
-            return why
-        end = times.index(as_of) + 1
-        if end < w:
-            why = f"only {end} complete bar times, the screen window needs {w}"
-            fx.screens.append((screen_id, as_of, why))
-            return why
-        closes = self.universe.effective()[end - w : end]
+        found = self._window(self.universe, as_of)
+        if isinstance(found, str):
+            fx.screens.append((screen_id, as_of, found))
+            return found
+        end, closes = found
         symbols = self.universe.symbols
         run = screen_matrix(closes, symbols, self.config.screen, self.screen_fn)
         window = (times[end - w], as_of)

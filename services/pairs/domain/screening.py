@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,21 +53,55 @@ def in_process_screen(
     return screen_universe(closes, symbols, window=None, autolag=autolag, maxlag=maxlag)
 
 
+@dataclass(frozen=True)
+class ScreenInput:
+    """What a screen function receives: the screened columns (full, positive windows) in
+    symbol order. The screen is a pure function of it, so its ``key`` names the results."""
+
+    closes: NDArray[np.float64]
+    symbols: tuple[str, ...]
+    autolag: Autolag
+    maxlag: int | None
+    excluded: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return screen_key(self.closes, self.symbols, self.autolag, self.maxlag)
+
+
+def screen_key(
+    closes: NDArray[np.float64], symbols: Sequence[str], autolag: Autolag, maxlag: int | None
+) -> str:
+    """Digest of a screen function's arguments: equal digests, equal results."""
+    h = hashlib.sha256()
+    h.update(repr((closes.shape, autolag, maxlag, tuple(symbols))).encode())
+    h.update(np.ascontiguousarray(closes, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def screen_input(closes: NDArray[np.float64], symbols: list[str], s: ScreenSettings) -> ScreenInput:
+    """The columns with a full, positive window, in sorted symbol order, so the engine's tie
+    rules do not depend on the order symbols joined the universe."""
+    order = sorted(range(len(symbols)), key=lambda i: symbols[i])
+    good = [i for i in order if bool(np.all(np.isfinite(closes[:, i]) & (closes[:, i] > 0.0)))]
+    kept = set(good)
+    excluded = tuple(sorted(symbols[i] for i in order if i not in kept))
+    used = tuple(symbols[i] for i in good)
+    return ScreenInput(np.ascontiguousarray(closes[:, good]), used, s.autolag, s.maxlag, excluded)
+
+
 def screen_matrix(
     closes: NDArray[np.float64],
     symbols: list[str],
     s: ScreenSettings,
     screen: ScreenFn = in_process_screen,
 ) -> ScreenRun:
-    """Screen the columns with a full, positive window; symbols are screened in sorted order
-    so the engine's tie rules do not depend on the order symbols joined the universe."""
-    order = sorted(range(len(symbols)), key=lambda i: symbols[i])
-    good = [i for i in order if bool(np.all(np.isfinite(closes[:, i]) & (closes[:, i] > 0.0)))]
-    excluded = sorted(symbols[i] for i in order if i not in set(good))
-    used = [symbols[i] for i in good]
-    if len(good) < 2:
+    """Screen the columns with a full, positive window (see ``screen_input``)."""
+    inp = screen_input(closes, symbols, s)
+    used, excluded = list(inp.symbols), list(inp.excluded)
+    if len(used) < 2:
         return ScreenRun([], used, excluded)
-    results = screen(closes[:, good], used, s.autolag, s.maxlag)
+    results = screen(inp.closes, used, inp.autolag, inp.maxlag)
     return ScreenRun(results, used, excluded)
 
 

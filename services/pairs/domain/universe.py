@@ -119,6 +119,21 @@ class Universe:
             self.pending.setdefault(bar.bar_time, {})[bar.symbol] = bar
         self.deferred = sorted(deferred, key=_deferred_order)
 
+    def copy(self) -> Universe:
+        """An independent copy (bars are immutable, so containers are copied, not bars)."""
+        other = Universe.__new__(Universe)
+        other.config = self.config
+        other.symbols = list(self.symbols)
+        other._index = dict(self._index)
+        other.times = list(self.times)
+        other._raw = self._raw.copy()
+        other._rev = self._rev.copy()
+        other.n_complete = self.n_complete
+        other.latest = dict(self.latest)
+        other.pending = {t: dict(slot) for t, slot in self.pending.items()}
+        other.deferred = list(self.deferred)
+        return other
+
     # ----- streaming -----------------------------------------------------------------------
     @property
     def last_complete(self) -> datetime | None:

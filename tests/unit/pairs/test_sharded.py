@@ -16,6 +16,7 @@ from core.cointegration.blocks import (
     n_pairs,
     pair_blocks,
     pair_indices,
+    pair_shard,
 )
 from core.cointegration.screen import PairScreenResult, screen_arrays, screen_universe
 from core.cointegration.sharded import screen_arrays_sharded, screen_universe_sharded
@@ -152,3 +153,23 @@ def test_more_shards_than_pairs_leave_empty_blocks_out_of_the_result() -> None:
         screen_universe_sharded(prices, symbols, 10, None, window=60),
         screen_universe(prices, symbols, 60),
     )
+
+
+@pytest.mark.parametrize(("n_symbols", "shards"), [(2, 1), (7, 3), (50, 2), (130, 7), (5, 20)])
+def test_pair_shards_cut_the_ids_as_the_blocks_do(n_symbols: int, shards: int) -> None:
+    ids = np.arange(n_pairs(n_symbols), dtype=np.int64)
+    rng = np.random.default_rng(n_symbols)
+    owned = [pair_shard(rng.permutation(ids), s, shards) for s in range(shards)]  # any order
+    assert np.array_equal(np.concatenate(owned), ids)  # every id once, in order
+    assert [(int(o[0]), int(o[-1]) + 1) for o in owned if o.size] == [
+        (a, b) for a, b in pair_blocks(n_symbols, shards) if b > a
+    ]
+    assert max(o.size for o in owned) - min(o.size for o in owned) <= 1
+
+
+def test_a_pair_shard_of_a_subset_and_bad_shards() -> None:
+    ids = np.array([9, 3, 40, 3, 17, 25], dtype=np.int64)  # a replica's ids, unsorted, repeated
+    assert [pair_shard(ids, s, 2).tolist() for s in range(2)] == [[3, 9], [17, 25, 40]]
+    for shard, n in ((2, 2), (-1, 2), (0, 0)):
+        with pytest.raises(ValueError, match="shard must be"):
+            pair_shard(ids, shard, n)

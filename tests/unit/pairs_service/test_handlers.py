@@ -16,6 +16,7 @@ from services.pairs.handlers import PairsApp
 from shared.clock import ManualClock
 from shared.events import Envelope
 from tests.unit.pairs_service.fake_store import FakePairsStore
+from tests.unit.pairs_service.stepping import step_computing_first
 from tests.unit.pairs_service.synthetic import interleave, planted_universe, streams
 
 CONFIG = PipelineConfig(
@@ -42,7 +43,7 @@ class Sink:
 
 
 async def step(app: PairsApp, store: FakePairsStore, bars: list[BarClose], sink: Sink) -> None:
-    await app.step(store, bars, sink, producer="titan-pairs", clock=CLOCK)
+    await step_computing_first(app, store, bars, sink, producer="titan-pairs", clock=CLOCK)
 
 
 @pytest.fixture(scope="module")

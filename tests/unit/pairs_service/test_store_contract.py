@@ -22,6 +22,7 @@ from services.pairs.store import PairsStore, PgPairsStore
 from shared.clock import ManualClock
 from shared.runtime.service import apply_migrations
 from tests.unit.pairs_service.fake_store import FakePairsStore
+from tests.unit.pairs_service.stepping import step_computing_first
 from tests.unit.pairs_service.synthetic import bar_times, interleave, planted_universe, streams
 
 MIGRATIONS = [("pairs", Path(__file__).resolve().parents[3] / "services/pairs/migrations")]
@@ -73,8 +74,8 @@ async def run_app(store: PairsStore, bars: list[BarClose]) -> list[str]:
     await app.load(store)
     ids: list[str] = []
     for lo in range(0, len(bars), 200):
-        await app.step(
-            store, bars[lo : lo + 200], lambda t, e: ids.append(str(e.event_id)),
+        await step_computing_first(
+            app, store, bars[lo : lo + 200], lambda t, e: ids.append(str(e.event_id)),
             producer="p", clock=CLOCK,
         )  # fmt: skip
     return ids
@@ -101,10 +102,14 @@ async def test_snapshot_restores_the_pipeline(store: PairsStore, bars: list[BarC
     out_a: list[str] = []
     out_b: list[str] = []
     for chunk in (bars[:half], bars[half:]):
-        await continuous.step(fresh, chunk, lambda t, e: out_a.append(str(e.event_id)),
-                              producer="p", clock=CLOCK)  # fmt: skip
-    await before.step(store, bars[half:], lambda t, e: out_b.append(str(e.event_id)),
-                      producer="p", clock=CLOCK)  # fmt: skip
+        await step_computing_first(
+            continuous, fresh, chunk, lambda t, e: out_a.append(str(e.event_id)),
+            producer="p", clock=CLOCK,
+        )  # fmt: skip
+    await step_computing_first(
+        before, store, bars[half:], lambda t, e: out_b.append(str(e.event_id)),
+        producer="p", clock=CLOCK,
+    )  # fmt: skip
     tail = out_a[len(out_a) - len(out_b) :]
     assert out_b and tail == out_b
     pairs = await store.list_pairs(None)
