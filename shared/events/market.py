@@ -10,7 +10,13 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from shared.events.envelope import Payload, derive_id, ensure_utc
+from shared.events.envelope import (
+    EARLIEST_EVENT_TIME,
+    LATEST_EVENT_TIME,
+    Payload,
+    derive_id,
+    ensure_utc,
+)
 
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.\-_/]{0,19}$")
 BarInterval = Literal["1m", "1h", "1d"]
@@ -43,7 +49,15 @@ class Tick(Payload):
     @field_validator("ts")
     @classmethod
     def _ts(cls, value: datetime) -> datetime:
-        return ensure_utc(value)
+        # Bounded like every event time (envelope.py): a trade before 1900 or from 2100 on is
+        # a unit or parsing error, whatever the envelope says.
+        value = ensure_utc(value)
+        if not EARLIEST_EVENT_TIME <= value < LATEST_EVENT_TIME:
+            raise ValueError(
+                f"ts {value.isoformat()} outside [{EARLIEST_EVENT_TIME.date()}, "
+                f"{LATEST_EVENT_TIME.date()})"
+            )
+        return value
 
     @field_validator("price")
     @classmethod

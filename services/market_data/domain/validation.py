@@ -29,7 +29,7 @@ import msgspec
 
 from shared.clock import Clock
 from shared.events import DecodeError, Tick, decode
-from shared.events.envelope import EARLIEST_EVENT_TIME
+from shared.events.envelope import EARLIEST_EVENT_TIME, LATEST_EVENT_TIME
 from shared.events.market import MAX_TEXT_FIELD
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -264,12 +264,14 @@ def decode_ticks(
         if price > max_price:
             rejected.append(Rejection(index, f"price {price!r} above max_price {max_price!r}"))
             continue
+        if not EARLIEST_EVENT_TIME <= ts < LATEST_EVENT_TIME:
+            # The contract's own bound (Tick.ts); its decoder says why, in its words.
+            reason = _decode_slow(raw)
+            rejected.append(Rejection(index, reason if isinstance(reason, str) else
+                                      f"ts {ts.isoformat()} out of bounds"))  # fmt: skip
+            continue
         if ts > horizon:
             rejected.append(Rejection(index, _future_reason(ts, horizon, lim.max_future)))
-            continue
-        if ts < EARLIEST_EVENT_TIME:  # the lean path reads no envelope time: bound ts itself
-            rejected.append(Rejection(index, f"ts {ts.isoformat()} is before "
-                                             f"{EARLIEST_EVENT_TIME.date()}"))  # fmt: skip
             continue
         if max_jump is not None:
             last = prices.get(symbol)

@@ -80,7 +80,12 @@ def test_a_tick_dated_before_1900_is_rejected_though_its_envelope_time_is_not_re
     raw = tick_event_bytes(old, producer="test", produced_at=CLOCK.now())
     accepted, rejected = decode_ticks([raw, tick_bytes()], CLOCK)
     assert len(accepted) == 1 and [r.position for r in rejected] == [0]
-    assert rejected[0].reason == "ts 1850-01-01T00:00:00+00:00 is before 1900-01-01"
+    assert "ts 1850-01-01T00:00:00+00:00 outside [1900-01-01, 2100-01-01)" in rejected[0].reason
+    late = FeedTick("AAPL", datetime(2150, 1, 1, tzinfo=UTC), 187.25, 100.0, "t2", "test")
+    raw = tick_event_bytes(late, producer="test", produced_at=CLOCK.now())
+    limits = TickLimits(max_future=timedelta(days=10**6))  # past the clock's horizon check
+    accepted, rejected = decode_ticks([raw], CLOCK, limits)
+    assert accepted == [] and "outside [1900-01-01, 2100-01-01)" in rejected[0].reason
 
 
 def test_relative_jump_is_checked_against_the_last_accepted_price() -> None:
