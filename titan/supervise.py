@@ -33,15 +33,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
+# `titan run`'s exit code for a fault that retrying cannot fix (a refused broker login):
+# restarting would only repeat it.
+from titan.commands.run import CANNOT_CONTINUE
+
 FIRST_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 30.0
 STABLE_AFTER_S = 60.0  # a run this long resets the backoff
 CRASH_LOOP_RESTARTS = 5
 CRASH_LOOP_WINDOW_S = 120.0
 _PR_SET_PDEATHSIG = 1
-# `titan run`'s exit code for a fault that retrying cannot fix (a refused broker login,
-# titan/commands/run.py CANNOT_CONTINUE): restarting would only repeat it.
-CANNOT_CONTINUE = 3
 
 
 def _die_with_parent() -> None:
