@@ -17,13 +17,18 @@ from shared.infra.local import down
 from tests.integration.streams import REPO
 
 
-@pytest.fixture(scope="session")
-def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("demo-home")
+def fresh_demo_home(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A new TITAN_HOME; its local Kafka and PostgreSQL (started by the demos) go at the end."""
+    home = tmp_path_factory.mktemp(name)
     try:
         yield home
     finally:
         down(home, purge=True)
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    yield from fresh_demo_home(tmp_path_factory, "demo-home")
 
 
 # `--offline` runs no broker and no database: its summary depends on its arguments only, so

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.integration.demo_runs import trimmed_prices
+
 REPO = Path(__file__).resolve().parents[2]
 # KO and PEP for the issue's examples; PFE, GE and CVX give activations whose walk-forwards
 # publish parameter sets (tests/integration/test_determinism.py), so params.live() has some.
@@ -67,16 +69,7 @@ def titan_cli(
 
 def subset_file(path: Path) -> Path:
     """The bundled 20-stock file cut to SUBSET from FIRST_DAY (same wide layout)."""
-    import pandas as pd
-
-    from services.market_data.data import bundled_file
-
-    source = bundled_file("sp500_20stocks_daily_1990_2022.csv.gz")
-    assert source is not None
-    wide = pd.read_csv(source, dtype={"Date": str})
-    wide = wide.loc[wide["Date"] >= FIRST_DAY, ["Date", *SUBSET.split(",")]]
-    wide.to_csv(path, index=False)
-    return path
+    return trimmed_prices(path, SUBSET, FIRST_DAY)
 
 
 SUMMARY_FILE = "running-titan-summary.json"

@@ -25,11 +25,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.demo_runs import assert_same_content, demo_home
+from tests.integration.demo_runs import assert_same_content, fresh_demo_home, trimmed_prices
 from tests.integration.streams import REPO
 
 pytestmark = pytest.mark.integration
-__all__ = ["demo_home"]  # the fixture
 
 SYMBOLS = ("KO", "PEP", "XOM", "CVX")
 FIRST_DAY = "2015-01-01"
@@ -42,18 +41,6 @@ SERVICES = ("market_data", "pairs", "regime", "signals", "portfolio")
 CONSUMED = ("market.ticks.v1", "market.bars.v1", "pairs.spreads.v1", "pairs.lifecycle.v1",
             "regime.shifts.v1", "params.v1", "signals.v1")  # fmt: skip
 TIMEOUT_S = 1500
-
-
-def _prices(path: Path) -> Path:
-    import pandas as pd
-
-    from services.market_data.data import bundled_file
-
-    source = bundled_file("sp500_20stocks_daily_1990_2022.csv.gz")
-    assert source is not None
-    wide = pd.read_csv(source, dtype={"Date": str})
-    wide.loc[wide["Date"] >= FIRST_DAY, ["Date", *SYMBOLS]].to_csv(path, index=False)
-    return path
 
 
 def _demo(home: Path, *args: str) -> subprocess.Popen[str]:
@@ -74,14 +61,20 @@ def _summary(proc: subprocess.Popen[str]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def runs(demo_home: Path) -> Iterator[dict[str, dict[str, Any]]]:
-    prices = str(_prices(demo_home / "faults-prices.csv"))
-    live = _demo(demo_home, "--quiet", "--file", prices, *FAULTS)
-    offline = _demo(demo_home, "--offline", "--file", prices)
+def fault_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Its own Kafka and PostgreSQL, not the session's demo_home: this run kills both."""
+    yield from fresh_demo_home(tmp_path_factory, "fault-home")
+
+
+@pytest.fixture(scope="module")
+def runs(fault_home: Path) -> Iterator[dict[str, dict[str, Any]]]:
+    prices = str(trimmed_prices(fault_home / "faults-prices.csv", ",".join(SYMBOLS), FIRST_DAY))
+    live = _demo(fault_home, "--quiet", "--file", prices, *FAULTS)
+    offline = _demo(fault_home, "--offline", "--file", prices)
     try:
         summaries = {"offline": _summary(offline), "faults": _summary(live)}
         # Kept beside the run for the figures table of the issue (the home is a temp folder).
-        (demo_home / "faults-summaries.json").write_text(json.dumps(summaries, indent=1))
+        (fault_home / "faults-summaries.json").write_text(json.dumps(summaries, indent=1))
         yield summaries
     finally:
         for proc in (live, offline):
