@@ -106,7 +106,7 @@ class PairsApp:
             await asyncio.to_thread(self._advance, requests, bars, released, fx)
         else:
             self._advance(requests, bars, released, fx)
-        self.screens.forget()
+        self.screens.trim()
         pipe = self.pipeline
         pipe.steps += 1
         fx.clock = (pipe.universe.n_complete, pipe.universe.last_complete, pipe.steps)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,12 +25,20 @@ from shared.runtime.compute_first import ComputeFirst
 log = logging.getLogger(__name__)
 
 
+# Pair records kept after their step took them (~60 MB). A step's transaction may roll back
+# and run again: a batch run one record at a time (shared/runtime/quarantine.py) computes
+# the screen of its k-th step, then reruns steps 1..k-1, whose screens must still be here or
+# the batch would compute them again forever. The oldest are dropped past this budget.
+KEEP_PAIR_RECORDS = 200_000
+
+
 class PrecomputedScreens:
     """The pipeline's screen function: the records computed for an input before the step."""
 
-    def __init__(self, compute: ScreenFn) -> None:
+    def __init__(self, compute: ScreenFn, keep_pair_records: int = KEEP_PAIR_RECORDS) -> None:
         self.compute = compute
-        self.results: dict[str, list[PairScreenResult]] = {}
+        self.keep_pair_records = keep_pair_records
+        self.results: OrderedDict[str, list[PairScreenResult]] = OrderedDict()
         self.computed = 0  # screens computed by ``fill`` (what ran outside a transaction)
         self.inline = 0  # screens computed during a step (a plan missed them)
 
@@ -49,15 +58,20 @@ class PrecomputedScreens:
                 self.results[inp.key] = records
                 self.computed += 1
 
-    def forget(self) -> None:
-        """Drop what a step did not take (a plan made before a reload), not to hold memory."""
-        self.results.clear()
+    def trim(self) -> None:
+        """Drop the oldest records past the budget (the newest screen always stays)."""
+        kept = sum(len(r) for r in self.results.values())
+        while len(self.results) > 1 and kept > self.keep_pair_records:
+            _, dropped = self.results.popitem(last=False)
+            kept -= len(dropped)
 
     def __call__(
         self, closes: NDArray[np.float64], symbols: list[str], autolag: Autolag, maxlag: int | None
     ) -> list[PairScreenResult]:
-        found = self.results.pop(screen_key(closes, symbols, autolag, maxlag), None)
+        key = screen_key(closes, symbols, autolag, maxlag)
+        found = self.results.get(key)
         if found is not None:
+            self.results.move_to_end(key)
             return found
         # Same records either way (a pure function); only where it runs differs.
         log.warning("a screen of %d symbols was not planned; computing it inline", len(symbols))

@@ -23,8 +23,9 @@ the relay publishes at start-up.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import asyncpg
@@ -33,6 +34,7 @@ from shared.clock import Clock
 from shared.runtime.event_ids import Identified, identify, judge
 from shared.runtime.event_time import AlignedInput, EventTime, WatermarkOutputs
 from shared.runtime.metrics import RuntimeMetrics
+from shared.runtime.quarantine import Isolation, as_record, guarded
 from shared.runtime.records import (
     ConsumedRecord,
     OutgoingRecord,
@@ -88,6 +90,8 @@ class PreparedBatch:
     timed: list[Timed] = field(default_factory=list)
     # Set by a handler of a route with `overlaps_next_batch`; None when the batch has none.
     overlap: asyncio.Event | None = None
+    # Set when a handler raised on this batch: it runs one record at a time (quarantine.py).
+    isolation: Isolation | None = None
 
     async def settle(self, *, ahead: bool = False) -> None:
         """Wait for the pending decodes; their results stay for every retry of the batch.
@@ -262,8 +266,10 @@ class BatchProcessor:
                 continue
             items, dead = result
             ctx.emitted.dead_letters.extend(dead)
-            if items:
-                await route.handle(items, ctx)
+            if batch.isolation is not None and real_topic not in self.event_time.aligned:
+                await self._handle_isolated(route, batch, real_topic, dead, ctx, batch.isolation)
+            elif items:
+                await guarded(real_topic, route.handle, items, ctx, ())
         await self._event_time_step(conn, batch, ctx)
         outgoing = list(ctx.emitted.records)
         outgoing.extend(self._dead_letter_record(r, why) for r, why in ctx.emitted.dead_letters)
@@ -310,15 +316,35 @@ class BatchProcessor:
             t: [r for r in rs if (r.topic, r.partition, r.offset) not in dropped]
             for t, rs in batch.records.items()
         }
-        again = self.prepare(kept, batch.next_offsets)
+        again = replace(self.prepare(kept, batch.next_offsets), isolation=batch.isolation)
         await again.settle()
         return again, verdicts.conflicts
 
     async def _event_time_step(
         self, conn: asyncpg.Connection, batch: PreparedBatch, ctx: BatchContext
     ) -> None:
-        async def dispatch(real_topic: str, items: list[Any]) -> None:
-            await self._by_real_topic[real_topic].handle(items, ctx)
+        route_of = self._by_real_topic
+
+        async def dispatch(real_topic: str, items: list[Timed]) -> None:
+            handle = route_of[real_topic].handle
+            isolation = batch.isolation
+            if isolation is None:
+                await guarded(real_topic, handle, [t.item for t in items], ctx, ())
+                return
+            # One call per event time: a time's events are complete only together (pairs
+            # closes a bar time with the bars it was handed).
+            for _, group in itertools.groupby(items, key=lambda t: t.time_us):
+                taken, suspects = [], []
+                for t in group:
+                    reason = isolation.excluded(t.position)
+                    if reason is not None:
+                        ctx.emitted.dead_letters.append((as_record(t.position, t.raw), reason))
+                    else:
+                        taken.append(t.item)
+                    if t.position not in isolation.poisoned:
+                        suspects.append(t.position)
+                if taken:
+                    await guarded(real_topic, handle, taken, ctx, suspects)
 
         async def on_watermark(advanced: dict[tuple[str, int], int]) -> None:
             for real_topic, route in self._by_real_topic.items():
@@ -329,6 +355,32 @@ class BatchProcessor:
         await self.event_time.step(
             conn, batch.watermarks, batch.timed, dispatch, on_watermark, ctx.emitted.records
         )
+
+    async def _handle_isolated(
+        self,
+        route: Route[Any],
+        batch: PreparedBatch,
+        real_topic: str,
+        dead: DeadLetters,
+        ctx: BatchContext,
+        isolation: Isolation,
+    ) -> None:
+        """The topic's records one at a time, each decoded alone; the poisoned ones become
+        dead letters. Records the batch's decode dead-lettered already are skipped."""
+        rejected = {(r.partition, r.offset) for r, _ in dead}
+        records, _ = split_watermarks(batch.records[real_topic])
+        for record in records:
+            position = (record.topic, record.partition, record.offset)
+            reason = isolation.excluded(position)
+            if reason is not None:
+                ctx.emitted.dead_letters.append((record, reason))
+                continue
+            if (record.partition, record.offset) in rejected:
+                continue
+            decoded = self._decoders[real_topic]([record])
+            items, _ = await decoded.result() if isinstance(decoded, PendingDecode) else decoded
+            if items:
+                await guarded(real_topic, route.handle, items, ctx, (position,))
 
     def _dead_letter_record(self, record: ConsumedRecord, reason: str) -> OutgoingRecord:
         headers = (

@@ -39,7 +39,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
@@ -50,6 +50,7 @@ from shared.runtime.batch import BatchOutcome, BatchProcessor, PreparedBatch
 from shared.runtime.compute_first import ComputeFirst
 from shared.runtime.metrics import RuntimeMetrics
 from shared.runtime.outbox import OutboxPublisher
+from shared.runtime.quarantine import HandlerFailed, Isolation
 from shared.runtime.records import ConsumedRecord, FetchedRecords
 from shared.runtime.retry import retry_transient
 from shared.runtime.store import OffsetsFenced, RuntimeStore
@@ -261,7 +262,11 @@ class ConsumerLoop:
         follow another replica's batches); only then the seek lets batches run again."""
         self.taking_over = True
         try:
+            # A batch may have run between the revocation's drain and now (aiokafka hands out
+            # buffered records once the assignment is set, before this callback): publish
+            # it before the relay looks for unsent rows.
             await self._finish_running()
+            await self._drain_publication()
             live = self.assignor.live if self.assignor is not None else None
             if live is not None:
                 await self.publisher.relay_orphans(live)
@@ -460,6 +465,7 @@ class ConsumerLoop:
         outcome = await self._process(prepared)
         if outcome is None:
             return
+        self.publisher.hold(outcome.batch_no)
         publishing = self._publishing
         if publishing is None:
             await self._publish(outcome)
@@ -494,14 +500,24 @@ class ConsumerLoop:
                     # The transaction has rolled back: compute with none open, then rerun.
                     log.info("batch needs %s first; computing outside the transaction", need)
                     await need.compute()
+                except HandlerFailed as failed:
+                    # Rolled back too: run it again one record at a time (quarantine.py).
+                    isolation = batch.isolation or Isolation()
+                    if batch.isolation is not None:
+                        isolation.blame(failed)  # raises when no one record is to blame
+                    log.warning("%s; dead-lettering the records it fails on", failed)
+                    self.metrics.isolated_batches.inc()
                     await self._reload_after_rollback()
-                    batch = self.processor.prepare(prepared.records, prepared.next_offsets)
+                    batch = replace(self._prepare_again(prepared), isolation=isolation)
+                    continue
+                await self._reload_after_rollback()
+                batch = replace(self._prepare_again(prepared), isolation=batch.isolation)
 
         async def after_failure(exc: BaseException) -> None:
             nonlocal batch
             await self._after_failed_attempt()
             # Decode again for the retry, exactly as an unpipelined retry would.
-            batch = self.processor.prepare(prepared.records, prepared.next_offsets)
+            batch = replace(self._prepare_again(prepared), isolation=batch.isolation)
 
         try:
             outcome = await retry_transient("process batch", attempt, on_retry=after_failure)
@@ -522,6 +538,9 @@ class ConsumerLoop:
         for topic, n in outcome.dead_letters.items():
             self.metrics.dead_lettered(topic).inc(n)
         return outcome
+
+    def _prepare_again(self, prepared: PreparedBatch) -> PreparedBatch:
+        return self.processor.prepare(prepared.records, prepared.next_offsets)
 
     async def _publish(self, outcome: BatchOutcome) -> None:
         await self.publisher.publish_batch(outcome.batch_no, outcome.outgoing)

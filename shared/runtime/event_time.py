@@ -36,7 +36,7 @@ from shared.runtime.watermarks import (
     describe,
     event_id_of,
     minus,
-    runs,
+    timed_runs,
     to_us,
     watermark_record,
 )
@@ -47,7 +47,7 @@ FORCED = "__forced__"
 
 # A route's decoder (batch.Decoder); aligned routes must decode in-process.
 DecodeOne = Callable[[Sequence[ConsumedRecord]], Any]
-Dispatch = Callable[[str, list[Any]], Awaitable[None]]
+Dispatch = Callable[[str, list[Timed]], Awaitable[None]]
 # Read in the batch's transaction: the latest output watermark the service's own pending
 # work allows (None: no limit), e.g. backtest's walk-forwards still running.
 Hold = Callable[[asyncpg.Connection], Awaitable[int | None]]
@@ -224,7 +224,7 @@ class EventTime:
             await self._record_forced(conn, *forced)
             current = join.input_watermark(self.assignment())
         released = join.release(current)
-        for real_topic, items in runs(released.items):
+        for real_topic, items in timed_runs(released.items):
             await dispatch(real_topic, items)
         await self._persist(conn, advanced, released.persisted)
         for index, output in enumerate(self.outputs):

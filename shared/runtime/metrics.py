@@ -61,6 +61,11 @@ class RuntimeMetrics:
             "Batches rolled back because another consumer moved the stored offsets",
             registry=self.registry,
         )
+        self.isolated_batches = Counter(
+            "titan_isolated_batches",
+            "Batch runs one record at a time after a handler raised (quarantine.py)",
+            registry=self.registry,
+        )
         self.stale_fetches = Counter(
             "titan_stale_fetches",
             "Fetched batches dropped because they started below the stored offsets",

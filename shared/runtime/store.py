@@ -191,15 +191,20 @@ class RuntimeStore:
             [r.seq for r in rows],
         )
 
-    async def unsent(self, conn: asyncpg.Connection, limit: int) -> list[UnsentRow]:
-        """This replica's unsent rows, oldest first."""
+    async def unsent(
+        self, conn: asyncpg.Connection, limit: int, in_hand: Sequence[int] = ()
+    ) -> list[UnsentRow]:
+        """This replica's unsent rows, oldest first, except those of the batches `in_hand`
+        (committed by this process and queued for its in-order publisher)."""
         rows = await conn.fetch(
             """SELECT batch_no, seq, event_id, topic, key, value, headers, partition,
                       partition_key
                FROM outbox WHERE sent_at IS NULL AND replica IS NOT DISTINCT FROM $2
+                 AND NOT batch_no = ANY($3::bigint[])
                ORDER BY batch_no, seq LIMIT $1""",
             limit,
             self.replica,
+            list(in_hand),
         )
         return [
             UnsentRow(

@@ -265,12 +265,17 @@ class EventTimeJoin:
         self.persisted.update(t.position for t in items)
 
 
-def runs(items: Sequence[Timed]) -> list[tuple[str, list[Any]]]:
-    """Consecutive items of one topic grouped: (real topic, their values), in order."""
-    out: list[tuple[str, list[Any]]] = []
+def timed_runs(items: Sequence[Timed]) -> list[tuple[str, list[Timed]]]:
+    """Consecutive items of one topic grouped: (real topic, the items), in order."""
+    out: list[tuple[str, list[Timed]]] = []
     for t in items:
         if out and out[-1][0] == t.topic:
-            out[-1][1].append(t.item)
+            out[-1][1].append(t)
         else:
-            out.append((t.topic, [t.item]))
+            out.append((t.topic, [t]))
     return out
+
+
+def runs(items: Sequence[Timed]) -> list[tuple[str, list[Any]]]:
+    """Consecutive items of one topic grouped: (real topic, their values), in order."""
+    return [(topic, [t.item for t in run]) for topic, run in timed_runs(items)]

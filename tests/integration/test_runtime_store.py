@@ -100,6 +100,8 @@ async def test_fenced_batch_rolls_back_its_outbox_rows_and_unsent_rows_come_in_b
             (first, b"bar 1"), (first, b"bar 2"), (second, b"bar 3"),
         ]  # fmt: skip
         assert unsent[0].record.headers == (("h", b"v"),)
+        # A batch this process holds for its in-order publisher is not the relay's to send.
+        assert [r.batch_no for r in await store.unsent(conn, 100, [first])] == [second]
         await store.mark_sent(conn, [first])
         assert [r.batch_no for r in await store.unsent(conn, 100)] == [second]
         assert await store.backlog(conn) == 1

@@ -13,7 +13,7 @@ from services.pairs.domain.pipeline import Effects, Pipeline
 from services.pairs.domain.screening import in_process_screen, screen_key
 from services.pairs.domain.universe import BarClose
 from services.pairs.handlers import PairsApp
-from services.pairs.precomputed import ScreensFirst
+from services.pairs.precomputed import PrecomputedScreens, ScreensFirst
 from shared.events import Envelope
 from tests.unit.pairs_service.fake_store import FakePairsStore
 from tests.unit.pairs_service.synthetic import interleave, planted_universe, streams
@@ -42,8 +42,43 @@ async def test_a_step_that_needs_a_screen_changes_nothing_before_it_is_computed(
     await raised.value.compute()
     assert len(app.screens.results) == 11
     fx = await app.step(store, bars, Sink(), producer="p", clock=CLOCK)
-    assert len(fx.screens) == 11 and not app.screens.results  # every record taken
-    assert app.screens.inline == 0
+    assert len(fx.screens) == 11 and app.screens.inline == 0
+    # Kept within the budget: the transaction may roll back and the step run again.
+    assert len(app.screens.results) == 11
+
+
+async def test_steps_run_again_one_bar_at_a_time_reuse_the_screens_computed(
+    bars: list[BarClose],
+) -> None:
+    """A batch rerun one record at a time (shared/runtime/quarantine.py) reruns the steps
+    before the one that needed a screen: their screens must still be there, so every rerun
+    computes at least one new screen and the batch ends."""
+    app = PairsApp(CONFIG)
+    reruns = 0
+    while True:
+        store = FakePairsStore()  # every rerun starts from the committed (empty) tables
+        await app.load(store)
+        try:
+            for bar in bars:
+                await app.step(store, [bar], Sink(), producer="p", clock=CLOCK)
+            break
+        except ScreensFirst as need:
+            reruns += 1
+            await need.compute()
+            assert reruns <= 11, "a rerun recomputed a screen a step before it had taken"
+    assert app.screens.computed == 11 and app.screens.inline == 0
+
+
+def test_the_oldest_screens_go_past_the_budget() -> None:
+    screens = PrecomputedScreens(in_process_screen, keep_pair_records=5)
+    record: Any = object()
+    for key, n in (("a", 3), ("b", 2), ("c", 4)):
+        screens.results[key] = [record] * n
+        screens.trim()
+    assert list(screens.results) == ["c"]
+    screens.results["d"] = [record] * 9  # the newest stays even over budget
+    screens.trim()
+    assert list(screens.results) == ["d"]
 
 
 async def test_no_screen_runs_while_a_step_runs(bars: list[BarClose]) -> None:
