@@ -20,6 +20,7 @@ import asyncpg
 
 from shared.clock import Clock
 from shared.events import DecodeError, Envelope, decode, make_envelope
+from shared.runtime.event_keys import key_problem
 from shared.runtime.records import ConsumedRecord, Emitted, TopicNames
 from shared.runtime.watermarks import EventOrder, watermark_record
 from shared.topics import topic as topic_spec
@@ -180,7 +181,12 @@ def envelope_decoder(
                 continue
             try:
                 envelope = decode(record.value, expected)
-                items.append(envelope if convert is None else convert(envelope.payload))
+                item = envelope if convert is None else convert(envelope.payload)
+                wrong_key = key_problem(contract_topic, record.key, envelope)
+                if wrong_key is not None:
+                    dead.append((record, wrong_key))
+                    continue
+                items.append(item)
             except DecodeError as exc:
                 dead.append((record, str(exc)))
             except ValueError as exc:
