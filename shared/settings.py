@@ -88,6 +88,8 @@ class ServiceSettings(BaseSettings):
     # Unsent outbox rows are re-published on this period; 5 s bounds how stale an event can
     # be after a broker outage without hammering the broker while it is down.
     outbox_relay_interval_s: float = Field(default=5.0, gt=0.0, le=3600.0)
+    # How long consumed event ids are remembered to tell copies and reused ids (event_ids.py).
+    seen_events_keep_days: float = Field(default=7.0, gt=0.0, le=3650.0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Live feeds: the longest an event waits for a lagging input's watermark before the
     # service decides without it (counted, logged and stored in forced_releases). Unset:

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 RELAY_CHUNK = 5000
 # Sent rows are kept this long (an audit of what was published), then purged.
 KEEP_SENT_S = 3600.0
+# Consumed event ids are remembered this long (TITAN_SEEN_EVENTS_KEEP_DAYS; 005 migration).
+KEEP_SEEN_S = 7 * 86400.0
 
 
 def make_producer(kafka: KafkaSettings, client_id: str) -> AIOKafkaProducer:
@@ -60,8 +62,10 @@ class OutboxPublisher:
         pool: asyncpg.Pool,
         store: RuntimeStore,
         metrics: RuntimeMetrics,
+        keep_seen_s: float = KEEP_SEEN_S,
     ) -> None:
         self.producer = producer
+        self.keep_seen_s = keep_seen_s
         self.pool = pool
         self.store = store
         self.metrics = metrics
@@ -179,6 +183,7 @@ class OutboxPublisher:
         async with self.pool.acquire() as conn:
             self.metrics.outbox_backlog.set(await self.store.backlog(conn))
             await self.store.purge_sent(conn, KEEP_SENT_S)
+            await self.store.purge_seen(conn, self.keep_seen_s)
 
     async def _relay(self) -> int:
         total = 0

@@ -205,7 +205,13 @@ class ServiceRunner(Generic[S, A]):
             )
             await retry_transient("start producer", producer.start, max_attempts=30)
             store = RuntimeStore(group, self.replica)
-            publisher = OutboxPublisher(producer, pool, store, self.metrics)
+            publisher = OutboxPublisher(
+                producer,
+                pool,
+                store,
+                self.metrics,
+                keep_seen_s=self.settings.seen_events_keep_days * 86400.0,
+            )
             runtime = Runtime(
                 d.name,
                 self.settings,

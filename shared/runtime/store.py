@@ -264,6 +264,16 @@ class RuntimeStore:
         value: int = await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
         return value
 
+    async def purge_seen(self, conn: asyncpg.Connection, older_than_s: float) -> int:
+        """Forget the event ids this group first consumed more than `older_than_s` ago."""
+        status: str = await conn.execute(
+            "DELETE FROM seen_events"
+            " WHERE group_id = $1 AND seen_at < now() - make_interval(secs => $2)",
+            self.group_id,
+            older_than_s,
+        )
+        return int(status.split()[-1])
+
     async def purge_sent(self, conn: asyncpg.Connection, older_than_s: float) -> int:
         status: str = await conn.execute(
             "DELETE FROM outbox"

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg
 import pytest
 
-from shared.runtime.records import OutgoingRecord
+from shared.runtime.event_ids import Identified
+from shared.runtime.records import ConsumedRecord, OutgoingRecord
 from shared.runtime.service import apply_migrations, create_pool
 from shared.runtime.store import OffsetsFenced, PartitionCountChanged, RuntimeStore
 
@@ -136,3 +137,23 @@ async def test_partition_counts_are_recorded_and_a_changed_count_is_refused(
         await store.check_partition_counts(conn, {"ticks": 3, "bars": 3})  # unchanged: fine
         with pytest.raises(PartitionCountChanged, match="ticks had 3, now 6"):
             await store.check_partition_counts(conn, {"ticks": 6, "bars": 3})
+
+
+async def test_event_ids_older_than_the_horizon_are_forgotten(
+    fresh_database: Callable[[str], Awaitable[str]],
+) -> None:
+    async with _runtime_tables(fresh_database) as (conn, store):
+        other = RuntimeStore("titan-pairs")
+        ids = [str(uuid.uuid4()) for _ in range(3)]
+        for s, event_id in ((store, ids[0]), (store, ids[1]), (other, ids[2])):
+            record = ConsumedRecord("demo.market.bars.v1", 0, 0, None, b"{}")
+            await s.remember_events(conn, [Identified(record, event_id, b"digest")])
+        # The first id and the other group's were consumed 8 days ago.
+        await conn.execute(
+            "UPDATE seen_events SET seen_at = now() - interval '8 days'"
+            " WHERE event_id = ANY($1::uuid[])",
+            [ids[0], ids[2]],
+        )
+        assert await store.purge_seen(conn, 7 * 86400.0) == 1
+        assert set(await store.seen_events(conn, ids)) == {ids[1]}
+        assert set(await other.seen_events(conn, ids)) == {ids[2]}  # another group's horizon

@@ -64,6 +64,9 @@ class InMemoryOutbox(RuntimeStore):
     async def purge_sent(self, conn: Any, older_than_s: float) -> int:
         return 0
 
+    async def purge_seen(self, conn: Any, older_than_s: float) -> int:
+        return 0
+
 
 class NoPool:
     @contextlib.asynccontextmanager
