@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from services.pairs.api import build_router
+from services.pairs.domain.screening import ScreenFn
 from services.pairs.handlers import PairsApp
 from services.pairs.precomputed import ScreensFirst
+from services.pairs.screen_grid import ReplicaGrid, ScreenGrid
 from services.pairs.settings import PairsSettings
 from services.pairs.store import PgPairsStore
 from shared.events.market import INTERVAL_SECONDS
@@ -19,7 +22,7 @@ from shared.runtime.event_time import WatermarkOutputs
 from shared.runtime.inputs import bar_order, bars_decoder
 from shared.runtime.process_pool import workers_for
 from shared.runtime.retry import retry_transient
-from shared.runtime.service import ServiceContext, ServiceDefinition
+from shared.runtime.service import Runtime, ServiceContext, ServiceDefinition
 from shared.topics import MARKET_BARS, PAIRS_LIFECYCLE, PAIRS_SPREADS, PAIRS_TESTS
 
 __all__ = ["PairsSettings", "definition"]
@@ -31,16 +34,12 @@ def definition() -> ServiceDefinition[PairsSettings, PairsApp]:
     return ServiceDefinition(
         name="pairs",
         settings=PairsSettings,
-        build_app=lambda rt: PairsApp(
-            rt.settings.pipeline_config(),
-            workers_for(rt.settings.pairs_screen_workers),
-            rt.metrics.registry,
-        ),
+        build_app=pairs_app,
         routes=routes,
         migrations=[("pairs", Path(__file__).parent / "migrations")],
         api=build_router,
         on_start=load,
-        background=[screen_request_job],
+        background=[screen_request_job, screen_grid_job],
         # The universe is a cross-section of every bars partition: one owner, standbys.
         partitioning="exclusive",
         watermark_outputs=lambda s: WatermarkOutputs(
@@ -48,6 +47,37 @@ def definition() -> ServiceDefinition[PairsSettings, PairsApp]:
             delay=timedelta(seconds=INTERVAL_SECONDS[s.pairs_interval]),
         ),
     )
+
+
+def pairs_app(rt: Runtime[PairsSettings]) -> PairsApp:
+    settings = rt.settings
+    grid: Callable[[ScreenFn], ScreenFn] | None = None
+    if settings.pairs_screen_grid_blocks > 0:
+        replicas = ReplicaGrid(
+            rt.pool,
+            rt.store.replica or rt.producer_name,
+            asyncio.get_running_loop(),
+            lease_s=settings.pairs_screen_grid_lease_s,
+        )
+
+        def grid(local: ScreenFn) -> ScreenFn:
+            blocks, least = settings.pairs_screen_grid_blocks, settings.pairs_screen_grid_min_pairs
+            return ScreenGrid(replicas, blocks, least, local)
+
+    app = PairsApp(
+        settings.pipeline_config(),
+        workers_for(settings.pairs_screen_workers),
+        rt.metrics.registry,
+        grid,
+    )
+    app.grid = replicas if grid is not None else None
+    return app
+
+
+async def screen_grid_job(ctx: Context) -> None:
+    """Every replica, the standbys too, computes screen blocks (screen_grid.py)."""
+    if ctx.app.grid is not None:
+        await ctx.app.grid.work()
 
 
 def routes(ctx: Context) -> list[Route[Any]]:

@@ -24,6 +24,7 @@ from services.pairs.domain.screening import ScreenFn, in_process_screen
 from services.pairs.domain.universe import BarClose
 from services.pairs.metrics import PairsMetrics
 from services.pairs.precomputed import PrecomputedScreens, ScreensFirst
+from services.pairs.screen_grid import ReplicaGrid
 from services.pairs.screen_pool import ScreenPool
 from services.pairs.store import PairsStore, PgPairsStore, ScreenRequest
 from shared.clock import Clock
@@ -41,12 +42,16 @@ class PairsApp:
         config: PipelineConfig,
         screen_workers: int = 0,
         registry: CollectorRegistry | None = None,
+        grid: Callable[[ScreenFn], ScreenFn] | None = None,
     ) -> None:
         self.config = config
         self.metrics = PairsMetrics(registry)
         # Screens sharded over worker processes (screen_pool.py); 0 screens in-process.
         self.screen_pool = ScreenPool(screen_workers) if screen_workers > 0 else None
-        self.screen_fn: ScreenFn = self.metrics.timed(self.screen_pool or in_process_screen)
+        local: ScreenFn = self.screen_pool or in_process_screen
+        # Or over the service's replicas (screen_grid.py), with `local` for small screens.
+        self.screen_fn: ScreenFn = self.metrics.timed(local if grid is None else grid(local))
+        self.grid: ReplicaGrid | None = None  # set by the composition root with the grid
         # The pipeline screens from records computed before its step's transaction.
         self.screens = PrecomputedScreens(self.screen_fn)
         self.pipeline = Pipeline(config, self.screens)

@@ -40,6 +40,13 @@ class PairsSettings(ServiceSettings):
     # Worker processes a screen's pair space is sharded over (bit-identical results);
     # 0: screens run in-process, -1: one worker per core.
     pairs_screen_workers: int = Field(default=0, ge=-1, le=64)
+    # Blocks a screen's pair space is cut into and shared among the service's replicas
+    # (screen_grid.py; bit-identical results); 0: each screen stays in its replica.
+    pairs_screen_grid_blocks: int = Field(default=0, ge=0, le=256)
+    # Screens smaller than this stay in the owner (a block's round trips cost more).
+    pairs_screen_grid_min_pairs: int = Field(default=10_000, ge=0)
+    # A claimed block whose replica has not written it back by then is claimed again.
+    pairs_screen_grid_lease_s: float = Field(default=60.0, gt=0.0, le=3600.0)
     # Idle poll for screen requests when no bars flow (a busy stream picks them up per batch).
     pairs_request_poll_s: float = Field(default=1.0, gt=0.0, le=60.0)
 

@@ -37,6 +37,19 @@ DEMO_ENV = {
 }
 
 
+# With several replicas, every screen's pair space is shared among the pairs replicas (the
+# owner and its standbys, services/pairs/screen_grid.py) however small, so that the demo runs
+# that path; a lease of 5 s keeps a block claimed by a killed replica from stalling a screen.
+def replicas_env(replicas: int) -> dict[str, str]:
+    if replicas < 2:
+        return {}
+    return {
+        "TITAN_PAIRS_SCREEN_GRID_BLOCKS": str(2 * replicas),
+        "TITAN_PAIRS_SCREEN_GRID_MIN_PAIRS": "0",
+        "TITAN_PAIRS_SCREEN_GRID_LEASE_S": "5",
+    }
+
+
 # With the backtest service: signals waits for the parameter sets of each activation; the
 # walk-forward publication bar drops the deflated-Sharpe test (0.95 by default), which no pair
 # of this file passes with the grid's trials, so that the demo shows sets published and used.
@@ -214,7 +227,7 @@ async def _run(
     from titan.drain import end_inputs_nobody_produces, wait_until_done
 
     chaos = Chaos(args.chaos) if args.chaos is not None else None
-    env = {**DEMO_ENV, **(CHAOS_ENV if chaos is not None else {})}
+    env = {**DEMO_ENV, **(CHAOS_ENV if chaos is not None else {}), **replicas_env(args.replicas)}
     if "backtest" in services:
         env.update(BACKTEST_DEMO_ENV)
     from titan.local_services import record, stop_recorded
