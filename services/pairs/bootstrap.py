@@ -70,7 +70,9 @@ def pairs_app(rt: Runtime[PairsSettings]) -> PairsApp:
         rt.metrics.registry,
         grid,
     )
-    app.grid = replicas if grid is not None else None
+    if grid is not None:
+        replicas.on_computed = app.metrics.screen_blocks.inc
+        app.grid = replicas
     return app
 
 

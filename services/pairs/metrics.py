@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 from numpy.typing import NDArray
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from core.cointegration import Autolag, PairScreenResult
 from services.pairs.domain.screening import ScreenFn
@@ -34,6 +34,11 @@ class PairsMetrics:
             "titan_pairs_rescreen_seconds",
             "Time to screen the universe for cointegrated pairs (scheduled or requested)",
             buckets=SCREEN_BUCKETS,
+            registry=registry,
+        )
+        self.screen_blocks = Counter(
+            "titan_pairs_screen_blocks",
+            "Screen blocks this replica computed for the replica grid (screen_grid.py)",
             registry=registry,
         )
         # States once reported: a state that empties is reported as 0, not left stale.

@@ -114,6 +114,7 @@ class ReplicaGrid(Executor):
         *,
         lease_s: float = 60.0,
         local: Executor | None = None,
+        on_computed: Callable[[], None] | None = None,
     ) -> None:
         self.pool = pool
         self.replica = replica
@@ -121,6 +122,7 @@ class ReplicaGrid(Executor):
         self.lease_s = lease_s
         self.local = local  # where this replica computes a block it claimed (None: a thread)
         self.computed = 0  # blocks this replica computed
+        self.on_computed = on_computed
         # Made on the loop's thread (the composition root): a screen called there must not
         # wait for the loop it blocks.
         self.loop_thread = threading.get_ident()
@@ -201,8 +203,12 @@ class ReplicaGrid(Executor):
                 row["block_id"], encode_stats(stats), self.replica,
             )  # fmt: skip
         self.computed += 1
-        log.debug("screen block of %d pairs in %.3f s", inp.stop - inp.start,
-                  time.perf_counter() - started)  # fmt: skip
+        if self.on_computed is not None:
+            self.on_computed()
+        # The first block, then every 100th: the log shows the grid at work, not each block.
+        level = logging.INFO if self.computed % 100 == 1 else logging.DEBUG
+        log.log(level, "computed screen block %d (%d pairs in %.3f s)", self.computed,
+                inp.stop - inp.start, time.perf_counter() - started)  # fmt: skip
         return True
 
     async def forget_abandoned(self) -> int:

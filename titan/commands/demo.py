@@ -44,7 +44,7 @@ def replicas_env(replicas: int) -> dict[str, str]:
     if replicas < 2:
         return {}
     return {
-        "TITAN_PAIRS_SCREEN_GRID_BLOCKS": str(2 * replicas),
+        "TITAN_PAIRS_SCREEN_GRID_BLOCKS": str(replicas),
         "TITAN_PAIRS_SCREEN_GRID_MIN_PAIRS": "0",
         "TITAN_PAIRS_SCREEN_GRID_LEASE_S": "5",
     }
