@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.responses import JSONResponse
 
 from services.market_data.store import MarketDataStore
 from shared.events.market import INTERVAL_SECONDS, SYMBOL_PATTERN
@@ -30,6 +31,13 @@ BAR_FIELDS = (
     "trade_count",
     "revision",
 )
+
+
+def _iso(value: Any) -> str:
+    """What jsonable_encoder makes of the non-JSON values of a bar row (its times)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _cursor_encode(symbol: str, start: datetime) -> str:
@@ -53,7 +61,7 @@ def build_router(ctx: Runtime[Any], store: MarketDataStore) -> APIRouter:
             rows = await store.symbols(conn)
         return {"symbols": sorted({str(r["symbol"]) for r in rows}), "series": rows}
 
-    @router.get("/bars", response_model=None)
+    @router.get("/bars", response_model=None, response_class=JSONResponse)
     async def bars(
         symbols: Annotated[str, Query(description="comma-separated symbols, e.g. KO,PEP")],
         interval: Annotated[str, Query()] = "1d",
@@ -100,11 +108,18 @@ def build_router(ctx: Runtime[Any], store: MarketDataStore) -> APIRouter:
             if unknown:
                 headers["X-Unknown-Symbols"] = ",".join(unknown)
             return Response(buf.getvalue(), media_type="text/csv", headers=headers)
-        return {
+        body = {
             "bars": [{f: r[f] for f in BAR_FIELDS} for r in rows],
             "next_cursor": next_cursor,
             "unknown_symbols": unknown,
         }
+        # Serialised here, as Starlette's JSONResponse would, without FastAPI's generic
+        # jsonable_encoder walk over every value: a third of the CPU of a 500-bar page, which
+        # is what /bars spent its time on under 200 clients (bench/http_load.py).
+        text = json.dumps(
+            body, default=_iso, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        )
+        return Response(text, media_type="application/json")
 
     @router.get("/stats")
     async def stats() -> dict[str, Any]:
