@@ -77,9 +77,12 @@ def pairs_app(rt: Runtime[PairsSettings]) -> PairsApp:
 
 
 async def screen_grid_job(ctx: Context) -> None:
-    """Every replica, the standbys too, computes screen blocks (screen_grid.py)."""
+    """Every replica, the standbys too, computes screen blocks (screen_grid.py). Without
+    the grid it idles until the service stops: a background job that ends stops it."""
     if ctx.app.grid is not None:
         await ctx.app.grid.work()
+    else:
+        await asyncio.Event().wait()
 
 
 def routes(ctx: Context) -> list[Route[Any]]:
