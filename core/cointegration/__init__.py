@@ -4,7 +4,17 @@ Engle-Granger over whole universes (statsmodels ``coint`` parity), Johansen for 
 ratios (OLS, TLS, rolling OLS, Kalman), spread diagnostics and the universe screen.
 """
 
-from core.cointegration.blocks import ScreenArrays, ScreenOptions, pair_blocks, pair_shard
+from core.cointegration.blocks import (
+    BlockInput,
+    BlockStats,
+    ScreenArrays,
+    ScreenOptions,
+    block_input,
+    n_pairs,
+    pair_blocks,
+    pair_shard,
+    screen_block,
+)
 from core.cointegration.diagnostics import (
     StabilityResult,
     benjamini_hochberg,
@@ -37,6 +47,8 @@ from core.cointegration.sharded import screen_arrays_sharded, screen_universe_sh
 
 __all__ = [
     "Autolag",
+    "BlockInput",
+    "BlockStats",
     "EngleGrangerResult",
     "HedgeFit",
     "JohansenResult",
@@ -48,6 +60,7 @@ __all__ = [
     "ScreenOptions",
     "StabilityResult",
     "benjamini_hochberg",
+    "block_input",
     "cointegration_stability",
     "default_maxlag",
     "engle_granger",
@@ -57,12 +70,14 @@ __all__ = [
     "johansen_pairs",
     "mackinnon_critical_values",
     "mackinnon_pvalue",
+    "n_pairs",
     "ols_hedge_ratio",
     "pair_blocks",
     "pair_shard",
     "rolling_ols_hedge_ratio",
     "screen_arrays",
     "screen_arrays_sharded",
+    "screen_block",
     "screen_universe",
     "screen_universe_sharded",
     "tls_hedge_ratio",

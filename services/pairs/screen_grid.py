@@ -32,8 +32,16 @@ import asyncpg
 import numpy as np
 from numpy.typing import NDArray
 
-from core.cointegration import Autolag, PairScreenResult, screen_universe_sharded
-from core.cointegration.blocks import BlockInput, BlockStats, ScreenOptions, n_pairs, screen_block
+from core.cointegration import (
+    Autolag,
+    BlockInput,
+    BlockStats,
+    PairScreenResult,
+    ScreenOptions,
+    n_pairs,
+    screen_block,
+    screen_universe_sharded,
+)
 from services.pairs.domain.screening import ScreenFn
 from shared.runtime.retry import retry_transient
 
