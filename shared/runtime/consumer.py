@@ -508,16 +508,16 @@ class ConsumerLoop:
                     log.warning("%s; dead-lettering the records it fails on", failed)
                     self.metrics.isolated_batches.inc()
                     await self._reload_after_rollback()
-                    batch = replace(self._prepare_again(prepared), isolation=isolation)
+                    batch = self._prepare_again(prepared, isolation)
                     continue
                 await self._reload_after_rollback()
-                batch = replace(self._prepare_again(prepared), isolation=batch.isolation)
+                batch = self._prepare_again(prepared, batch.isolation)
 
         async def after_failure(exc: BaseException) -> None:
             nonlocal batch
             await self._after_failed_attempt()
             # Decode again for the retry, exactly as an unpipelined retry would.
-            batch = replace(self._prepare_again(prepared), isolation=batch.isolation)
+            batch = self._prepare_again(prepared, batch.isolation)
 
         try:
             outcome = await retry_transient("process batch", attempt, on_retry=after_failure)
@@ -539,8 +539,10 @@ class ConsumerLoop:
             self.metrics.dead_lettered(topic).inc(n)
         return outcome
 
-    def _prepare_again(self, prepared: PreparedBatch) -> PreparedBatch:
-        return self.processor.prepare(prepared.records, prepared.next_offsets)
+    def _prepare_again(self, prepared: PreparedBatch, isolation: Isolation | None) -> PreparedBatch:
+        """The batch decoded afresh for another attempt, run in `isolation` if given."""
+        again = self.processor.prepare(prepared.records, prepared.next_offsets)
+        return again if isolation is None else replace(again, isolation=isolation)
 
     async def _publish(self, outcome: BatchOutcome) -> None:
         await self.publisher.publish_batch(outcome.batch_no, outcome.outgoing)
