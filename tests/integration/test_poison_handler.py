@@ -20,9 +20,7 @@ import httpx
 import pytest
 
 from services.pairs.bootstrap import definition as pairs_definition
-from services.signals.bootstrap import SignalsSettings, make_engine
 from services.signals.bootstrap import definition as signals_definition
-from services.signals.domain.convert import signal_payload
 from shared.runtime.batch import Route
 from shared.runtime.service import ServiceDefinition
 from shared.settings import KafkaSettings
@@ -37,12 +35,11 @@ from tests.integration.test_pairs_service import (
     service_settings,
 )
 from tests.integration.test_signals_service import (
+    expected_signals,
     feed_pipeline,
-    scenario,
     settings_for,
 )
 from tests.integration.test_signals_service import published as published_signals
-from tests.unit.signals_service.builders import feed
 
 pytestmark = pytest.mark.integration
 
@@ -132,20 +129,6 @@ async def test_signals_dead_letters_the_parameter_set_its_handler_raises_on(
     dead = await read_topic(kafka_bootstrap, f"{topics.prefix}params.v1.dlq")
     assert [json.loads(d.value)["payload"]["version"] for d in dead] == [poisoned]
     assert dead[0].headers["titan.error"].decode().startswith("handler raised ModelRangeError")
-    expected = signals_without(poisoned)
-    assert expected != signals_without(None)  # the parameter set mattered
+    expected = expected_signals(without_params=poisoned)
+    assert expected != expected_signals()  # the parameter set mattered
     assert await published_signals(kafka_bootstrap, topics.prefix) == expected
-
-
-def signals_without(version: str | None) -> dict[str, dict[str, Any]]:
-    """What the pure engine decides on the scenario without the parameter set `version`."""
-    settings = SignalsSettings(database_url="postgresql://x@h/x", signals_no_trade_regimes="2")
-    engine = make_engine(settings, None)
-    controls, spreads = scenario()
-    for _, env in controls + spreads:
-        if version is None or getattr(env.payload, "version", None) != version:
-            feed(engine, env.payload)
-    return {
-        s.signal_id: json.loads(signal_payload(s).model_dump_json())
-        for s in engine.take_changes().signals
-    }

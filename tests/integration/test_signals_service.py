@@ -81,13 +81,15 @@ def _env(topic: str, payload: Payload, key: str) -> tuple[str, Envelope[Any]]:
     return topic, env
 
 
-def expected_signals() -> dict[str, dict[str, Any]]:
-    """What the pure engine decides on the scenario: {signal id: payload JSON}."""
+def expected_signals(without_params: str | None = None) -> dict[str, dict[str, Any]]:
+    """What the pure engine decides on the scenario: {signal id: payload JSON}
+    (`without_params`: the scenario less the parameter set of that version)."""
     settings = SignalsSettings(database_url="postgresql://x@h/x", signals_no_trade_regimes="2")
     engine = make_engine(settings, None)
     controls, spreads = scenario()
     for _, env in controls + spreads:
-        feed(engine, env.payload)
+        if without_params is None or getattr(env.payload, "version", None) != without_params:
+            feed(engine, env.payload)
     return {
         s.signal_id: json.loads(signal_payload(s).model_dump_json())
         for s in engine.take_changes().signals
