@@ -22,7 +22,12 @@ from services.market_data.store import MarketDataStore, tick_copy_payload
 from shared.clock import Clock, ManualClock
 from shared.events import Bar, Envelope, make_envelope
 from shared.runtime.batch import BatchContext, DecodeResult, PendingDecode
-from shared.runtime.records import ConsumedRecord, partition_for_key, record_values
+from shared.runtime.records import (
+    ConsumedRecord,
+    partition_for_key,
+    record_keys,
+    record_values,
+)
 from shared.runtime.watermarks import minus
 from shared.topics import MARKET_BARS
 
@@ -164,11 +169,45 @@ def _with_dead_letters(
         for i, v in enumerate(values)
         if v is None
     ]
+    positions = [i for i, v in enumerate(values) if v is not None]
     if rejected:
-        positions = [i for i, v in enumerate(values) if v is not None]
         dead.extend((positions[x.position], x.reason) for x in rejected)
+    accepted = _keyed_as_their_symbol(records, positions, accepted, rejected, dead)
     batches = [TickBatch.of(accepted)] if accepted else []
     return batches, [(records[i], reason) for i, reason in dead]
+
+
+def _keyed_as_their_symbol(
+    records: Sequence[ConsumedRecord],
+    positions: list[int],
+    accepted: list[AcceptedTick],
+    rejected: list[Rejection],
+    dead: list[tuple[int, str]],
+) -> list[AcceptedTick]:
+    """The accepted ticks whose record key is their symbol (the envelope's key, checked by
+    decode_ticks); the others are added to `dead`. A tick keyed otherwise sits in another
+    partition than its symbol's, and two replicas would each build a bar of the symbol."""
+    keys = record_keys(records)
+    taken = {x.position for x in rejected}
+    at = [positions[j] for j in range(len(positions)) if j not in taken] if taken else positions
+    encoded: dict[str, bytes] = {}
+    wrong: list[int] = []
+    for n, (i, tick) in enumerate(zip(at, accepted, strict=True)):
+        key = keys[i]
+        if key is None:
+            continue  # an unkeyed record: the producer's partitioner chose, nothing to compare
+        symbol = tick.symbol
+        want = encoded.get(symbol)
+        if want is None:
+            want = encoded[symbol] = symbol.encode()
+        if key != want:
+            wrong.append(n)
+            shown = key.decode("utf-8", "replace")[:200]
+            dead.append((i, f"record key {shown!r} is not the event's key {symbol!r}"))
+    if not wrong:
+        return accepted
+    drop = set(wrong)
+    return [t for n, t in enumerate(accepted) if n not in drop]
 
 
 class _PendingTicks(PendingDecode):

@@ -66,6 +66,9 @@ class FetchedRecords(Sequence[ConsumedRecord]):
     def values(self) -> list[bytes | None]:
         return [m.value for m in self._messages]
 
+    def keys(self) -> list[bytes | None]:
+        return [m.key for m in self._messages]
+
 
 def split_watermarks(
     records: Sequence[ConsumedRecord],
@@ -98,6 +101,13 @@ def record_values(records: Sequence[ConsumedRecord]) -> list[bytes | None]:
     if isinstance(records, FetchedRecords):
         return records.values()
     return [r.value for r in records]
+
+
+def record_keys(records: Sequence[ConsumedRecord]) -> list[bytes | None]:
+    """The keys of `records`, in order, without building records that are not built yet."""
+    if isinstance(records, FetchedRecords):
+        return records.keys()
+    return [r.key for r in records]
 
 
 @dataclass(frozen=True, slots=True)

@@ -392,10 +392,15 @@ class ServiceRunner(Generic[S, A]):
                 f"{d.name} needs one partition count for its co-partitioned topics, found "
                 f"{found}: set TITAN_TOPIC_PARTITIONS (and its overrides) alike for them"
             )
-        async with ctx.pool.acquire() as conn:
-            await ctx.store.check_partition_counts(
-                conn, {self.topics.real(t): counts[t] for t in inputs}
-            )
+
+        async def check_counts() -> None:
+            async with ctx.pool.acquire() as conn:
+                await ctx.store.check_partition_counts(
+                    conn, {self.topics.real(t): counts[t] for t in inputs}
+                )
+
+        # A database that is not up yet is waited for; a changed count raises at once.
+        await retry_transient("check input partition counts", check_counts, max_attempts=30)
 
     async def _prepare_event_time(
         self,

@@ -31,6 +31,8 @@ from shared.clock import Clock
 from shared.events import DecodeError, Tick, decode
 from shared.events.envelope import EARLIEST_EVENT_TIME, LATEST_EVENT_TIME
 from shared.events.market import MAX_TEXT_FIELD
+from shared.runtime.event_keys import key_problem
+from shared.topics import MARKET_TICKS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MICROSECOND = timedelta(microseconds=1)
@@ -183,7 +185,8 @@ def _fast(raw: bytes) -> tuple[uuid.UUID, _LeanTick, datetime] | None:
     symbol_ok = _symbol_verdicts.get(lean.symbol)
     if symbol_ok is None:
         symbol_ok = _remember(_symbol_verdicts, lean.symbol, _symbol_ok(lean.symbol) is not None)
-    if not symbol_ok or _tick_time_ok(lean.ts) is None:
+    # A key other than the symbol is refused by the oracle, which says why (event_keys.py).
+    if not symbol_ok or env.key != lean.symbol or _tick_time_ok(lean.ts) is None:
         return None
     # msgspec reads huge literals as inf ("1e400" is refused, but not every spelling is).
     if not (lean.price < INF and lean.size < INF):
@@ -213,7 +216,12 @@ def _decode_slow(raw: bytes) -> Tick | str:
         # record can never be processed, so it is a dead letter, not a crash of the batch.
         return f"invalid Tick: time out of range after conversion to UTC ({exc})"
     tick: Tick = envelope.payload
-    return tick if isinstance(tick, Tick) else f"payload is not a Tick: {type(tick).__name__}"
+    if not isinstance(tick, Tick):
+        return f"payload is not a Tick: {type(tick).__name__}"
+    # Keyed otherwise, the tick sits in another partition than its symbol's other ticks, and
+    # two replicas would each build a bar of the symbol (contract rule 5: known keys).
+    wrong_key = key_problem(MARKET_TICKS.name, None, envelope)
+    return tick if wrong_key is None else wrong_key
 
 
 def _bare_payload_reason(raw: bytes) -> str | None:

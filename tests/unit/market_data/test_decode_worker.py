@@ -134,8 +134,11 @@ async def test_a_hung_worker_is_replaced_and_the_batch_decodes_in_process(
 
 async def test_market_data_decode_hands_big_batches_to_the_worker(worker: DecodeWorker) -> None:
     values: list[bytes | None] = [*_batch(), None]
+    # Records keyed other than their symbol, in the in-process share and the worker's.
+    misplaced = {3, 600, 1100}
     records = [
-        ConsumedRecord("p.market.ticks.v1", 0, i, b"AAPL", v, 0, ()) for i, v in enumerate(values)
+        ConsumedRecord("p.market.ticks.v1", 0, i, b"MSFT" if i in misplaced else b"AAPL", v, 0, ())
+        for i, v in enumerate(values)
     ]
     svc = MarketData.__new__(MarketData)
     svc.clock, svc.limits, svc.worker = CLOCK, LIMITS, worker
@@ -146,6 +149,9 @@ async def test_market_data_decode_hands_big_batches_to_the_worker(worker: Decode
     in_process = svc.decode(records)
     assert (accepted, dead) == in_process
     assert dead[0] == (records[-1], "empty record value (tombstone) is not a tick")
+    wrong_key = "record key 'MSFT' is not the event's key 'AAPL'"
+    assert sorted(r.offset for r, why in dead if why == wrong_key) == sorted(misplaced)
+    assert len(accepted[0].accepted) == len(values) - len(dead)
 
 
 def test_the_worker_exits_when_its_service_is_killed(tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ from services.market_data.domain import TickLimits, decode_ticks
 from services.market_data.handlers import MarketData
 from services.market_data.store import tick_copy_payload
 from shared.events import DecodeError, decode
+from shared.runtime.event_keys import key_problem
 from shared.runtime.records import ConsumedRecord, FetchedRecords, record_values
+from shared.topics import MARKET_TICKS
 
 from .test_validation import CLOCK
 from .ticks_factory import T0, tick_bytes
@@ -32,6 +34,8 @@ def _verdicts(raw: bytes) -> tuple[object, object]:
     try:
         oracle = decode(raw, expected=("Tick",))
     except (DecodeError, OverflowError):  # the contract lets OverflowError escape (year 1)
+        return ("rejected" if not accepted else accepted[0]), "rejected"
+    if key_problem(MARKET_TICKS.name, None, oracle) is not None:  # known keys (event_keys.py)
         return ("rejected" if not accepted else accepted[0]), "rejected"
     p = oracle.payload
     mine = accepted[0] if accepted else None
@@ -95,7 +99,7 @@ def test_price_literals_get_the_contract_decoders_verdict(literal: bytes) -> Non
 
 
 def test_symbol_with_a_trailing_newline_goes_to_the_oracle_and_keeps_its_verdict() -> None:
-    raw = _with(tick_bytes(), "payload", symbol="AAPL\n")
+    raw = _with(_with(tick_bytes(), "payload", symbol="AAPL\n"), "envelope", key="AAPL\n")
     fast, oracle = _verdicts(raw)
     assert fast == oracle
 
@@ -164,3 +168,40 @@ def test_market_data_decode_gives_one_tick_batch_deduplicated_with_its_copy_payl
     assert batch.copy_payload == tick_copy_payload(batch.unique)
     nothing_valid = FetchedRecords([_message(0, b"not json")])
     assert svc.decode(nothing_valid)[0] == []
+
+
+def test_a_tick_whose_envelope_key_is_not_its_symbol_is_dead_lettered_with_the_reason() -> None:
+    raw = _with(tick_bytes(), "envelope", key="MSFT")
+    accepted, rejected = decode_ticks([tick_bytes(trade_id="t0"), raw], CLOCK, WIDE)
+    assert [t.trade_id for t in accepted] == ["t0"]
+    assert rejected == [
+        (1, "event key 'MSFT' is not its symbol 'AAPL' (market.ticks.v1 is keyed by symbol)")
+    ]
+
+
+def test_market_data_decode_dead_letters_records_keyed_other_than_their_symbol() -> None:
+    def keyed(offset: int, key: bytes | None, value: bytes | None) -> SimpleNamespace:
+        message = _message(offset, value)
+        message.key = key
+        return message
+
+    records = FetchedRecords(
+        [
+            keyed(0, b"AAPL", tick_bytes(trade_id="t0")),
+            keyed(1, b"MSFT", tick_bytes(trade_id="t1")),  # in MSFT's partition, not AAPL's
+            keyed(2, b"AAPL", b"not json"),
+            keyed(3, None, tick_bytes(trade_id="t3")),  # unkeyed: the producer chose
+            keyed(4, b"AAPL", None),
+            keyed(5, b"aapl", tick_bytes(trade_id="t5")),
+            keyed(6, b"AAPL", tick_bytes(trade_id="t6")),
+        ]
+    )
+    svc = MarketData.__new__(MarketData)
+    svc.clock, svc.limits, svc.worker = CLOCK, TickLimits(), None
+    (batch,), dead = svc.decode(records)
+    assert [t.trade_id for t in batch.accepted] == ["t0", "t3", "t6"]
+    assert batch.copy_payload == tick_copy_payload(batch.unique)
+    reasons = {r.offset: why for r, why in dead}
+    assert reasons[1] == "record key 'MSFT' is not the event's key 'AAPL'"
+    assert reasons[5] == "record key 'aapl' is not the event's key 'AAPL'"
+    assert sorted(reasons) == [1, 2, 4, 5]

@@ -13,6 +13,8 @@ from services.market_data.feeds.encoding import tick_event_bytes
 from services.market_data.feeds.replay import FeedTick
 from shared.clock import ManualClock
 from shared.events import DecodeError, Tick, decode
+from shared.runtime.event_keys import key_problem
+from shared.topics import MARKET_TICKS
 
 from .ticks_factory import T0, tick_bytes
 
@@ -178,6 +180,10 @@ def test_fast_path_agrees_with_the_contract_decoder(edits: list[tuple[str, objec
         assert accepted == [] and rejected[0].reason.startswith(str(exc)[:20])
         return
     oracle: Tick = envelope.payload
+    wrong_key = key_problem(MARKET_TICKS.name, None, envelope)
+    if wrong_key is not None:  # known keys: the envelope's key must be the symbol
+        assert accepted == [] and rejected[0].reason == wrong_key
+        return
     assert rejected == []
     (tick,) = accepted
     assert tick.event_id == envelope.event_id
