@@ -40,10 +40,16 @@ from core.cointegration.kalman import KalmanHedgeRatio, KalmanPath, KalmanStep
 from core.cointegration.mackinnon import mackinnon_critical_values, mackinnon_pvalue
 from core.cointegration.screen import (
     PairScreenResult,
+    ScreenTable,
     screen_arrays,
+    screen_table,
     screen_universe,
 )
-from core.cointegration.sharded import screen_arrays_sharded, screen_universe_sharded
+from core.cointegration.sharded import (
+    screen_arrays_sharded,
+    screen_table_sharded,
+    screen_universe_sharded,
+)
 
 __all__ = [
     "Autolag",
@@ -58,6 +64,7 @@ __all__ = [
     "PairScreenResult",
     "ScreenArrays",
     "ScreenOptions",
+    "ScreenTable",
     "StabilityResult",
     "benjamini_hochberg",
     "block_input",
@@ -78,6 +85,8 @@ __all__ = [
     "screen_arrays",
     "screen_arrays_sharded",
     "screen_block",
+    "screen_table",
+    "screen_table_sharded",
     "screen_universe",
     "screen_universe_sharded",
     "tls_hedge_ratio",

@@ -30,7 +30,12 @@ from core.cointegration.blocks import (
     screen_block,
 )
 from core.cointegration.engle_granger import Autolag
-from core.cointegration.screen import PairScreenResult, check_universe, screen_records
+from core.cointegration.screen import (
+    PairScreenResult,
+    ScreenTable,
+    check_universe,
+    screen_records,
+)
 
 
 def screen_arrays_sharded(
@@ -70,3 +75,18 @@ def screen_universe_sharded(
     arr = check_universe(prices, symbols)
     opts = ScreenOptions(window, autolag, maxlag, log_prices, hurst_max_lag)
     return screen_records(screen_arrays_sharded(arr, shards, executor, opts), symbols)
+
+
+def screen_table_sharded(
+    prices: ArrayLike,
+    symbols: list[str],
+    shards: int,
+    executor: Executor | None = None,
+    *,
+    autolag: Autolag = "aic",
+    maxlag: int | None = None,
+) -> ScreenTable:
+    """:func:`screen_universe_sharded` as a table of records built when read."""
+    arr = check_universe(prices, symbols)
+    opts = ScreenOptions(autolag=autolag, maxlag=maxlag)
+    return ScreenTable(screen_arrays_sharded(arr, shards, executor, opts), symbols)

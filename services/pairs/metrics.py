@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,7 +49,7 @@ class PairsMetrics:
 
         def timed_screen(
             closes: NDArray[np.float64], symbols: list[str], autolag: Autolag, maxlag: int | None
-        ) -> list[PairScreenResult]:
+        ) -> Sequence[PairScreenResult]:
             started = time.perf_counter()
             try:
                 return screen(closes, symbols, autolag, maxlag)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -38,7 +39,7 @@ class PrecomputedScreens:
     def __init__(self, compute: ScreenFn, keep_pair_records: int = KEEP_PAIR_RECORDS) -> None:
         self.compute = compute
         self.keep_pair_records = keep_pair_records
-        self.results: OrderedDict[str, list[PairScreenResult]] = OrderedDict()
+        self.results: OrderedDict[str, Sequence[PairScreenResult]] = OrderedDict()
         self.computed = 0  # screens computed by ``fill`` (what ran outside a transaction)
         self.inline = 0  # screens computed during a step (a plan missed them)
 
@@ -67,7 +68,7 @@ class PrecomputedScreens:
 
     def __call__(
         self, closes: NDArray[np.float64], symbols: list[str], autolag: Autolag, maxlag: int | None
-    ) -> list[PairScreenResult]:
+    ) -> Sequence[PairScreenResult]:
         key = screen_key(closes, symbols, autolag, maxlag)
         found = self.results.get(key)
         if found is not None:

@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from typing import Any
 
@@ -40,7 +40,7 @@ from core.cointegration import (
     ScreenOptions,
     n_pairs,
     screen_block,
-    screen_universe_sharded,
+    screen_table_sharded,
 )
 from services.pairs.domain.screening import ScreenFn
 from shared.runtime.retry import retry_transient
@@ -263,9 +263,9 @@ class ScreenGrid:
         symbols: list[str],
         autolag: Autolag,
         maxlag: int | None,
-    ) -> list[PairScreenResult]:
+    ) -> Sequence[PairScreenResult]:
         if self.grid.on_loop_thread() or n_pairs(len(symbols)) < self.min_pairs:
             return self.local(closes, symbols, autolag, maxlag)
-        return screen_universe_sharded(
+        return screen_table_sharded(
             closes, symbols, self.blocks, self.grid, autolag=autolag, maxlag=maxlag
         )

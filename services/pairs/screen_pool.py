@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from numpy.typing import NDArray
 
-from core.cointegration import Autolag, PairScreenResult, screen_universe_sharded
+from core.cointegration import Autolag, ScreenTable, screen_table_sharded
 from shared.runtime.process_pool import single_thread_process_pool
 
 
@@ -38,8 +38,8 @@ class ScreenPool:
         symbols: list[str],
         autolag: Autolag,
         maxlag: int | None,
-    ) -> list[PairScreenResult]:
-        return screen_universe_sharded(
+    ) -> ScreenTable:
+        return screen_table_sharded(
             closes, symbols, self.workers, self.processes, autolag=autolag, maxlag=maxlag
         )
 

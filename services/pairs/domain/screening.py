@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from core.cointegration import Autolag, PairScreenResult, screen_universe
+from core.cointegration import Autolag, PairScreenResult, ScreenTable, screen_table
 from services.pairs.domain.lifecycle import ScreenOutcome
 
 MIN_SCREEN_BARS = 30
@@ -32,7 +32,7 @@ class ScreenSettings:
 
 @dataclass(frozen=True)
 class ScreenRun:
-    results: list[PairScreenResult]
+    results: Sequence[PairScreenResult]  # a ScreenTable from every screen function here
     symbols: list[str]  # screened, sorted
     excluded: list[str]  # lacked a full window of (forward-filled) prices
 
@@ -42,15 +42,18 @@ def pair_key(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a <= b else (b, a)
 
 
-# (closes, symbols, autolag, maxlag) -> the universe screen's records. The composition root
-# may pass one that shards the pair space over processes; it must equal ``in_process_screen``.
-ScreenFn = Callable[[NDArray[np.float64], list[str], Autolag, int | None], list[PairScreenResult]]
+# (closes, symbols, autolag, maxlag) -> the universe screen's records, as a ScreenTable (built
+# when read) or a list. The composition root may pass one that shards the pair space over
+# processes or replicas; it must equal ``in_process_screen``.
+ScreenFn = Callable[
+    [NDArray[np.float64], list[str], Autolag, int | None], Sequence[PairScreenResult]
+]
 
 
 def in_process_screen(
     closes: NDArray[np.float64], symbols: list[str], autolag: Autolag, maxlag: int | None
-) -> list[PairScreenResult]:
-    return screen_universe(closes, symbols, window=None, autolag=autolag, maxlag=maxlag)
+) -> ScreenTable:
+    return screen_table(closes, symbols, autolag, maxlag)
 
 
 @dataclass(frozen=True)
