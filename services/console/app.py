@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.console import pages, views
 from services.console.gateway import Upstream
 from titan.client.errors import TitanError
+from titan.client.signals import StreamPosition, Subscription, format_position, parse_position
 
 ASSETS_ENV = "TITAN_CONSOLE_ASSETS"
 DEFAULT_ASSETS = Path(__file__).resolve().parents[2] / "deploy" / "console" / "node_modules"
@@ -32,6 +33,8 @@ STATIC = Path(__file__).parent / "static"
 # Pair ids are "A~B" with ticker symbols; anything else is refused before any upstream call.
 PAIR_ID = re.compile(r"^[A-Za-z0-9.\-_]{1,32}~[A-Za-z0-9.\-_]{1,32}$")
 HEARTBEAT_S = 15.0
+# Longer than any position a topic's partitions give (11 chars a partition); cut in errors.
+SHOWN_ID_CHARS = 200
 MAX_POINTS_LIMIT = 20_000
 
 
@@ -145,11 +148,20 @@ def api_router(upstream: Upstream) -> APIRouter:
         return await upstream.recent_signals()
 
     @router.get(
-        "/signals/stream", summary="Server-Sent Events: each signal as it reaches the topic"
+        "/signals/stream",
+        summary="Server-Sent Events: each signal as it reaches the topic (resume with "
+        "Last-Event-ID)",
     )
-    async def stream(request: Request) -> StreamingResponse:
+    async def stream(
+        request: Request,
+        last_event_id: str | None = Query(
+            None, description="an event id of this stream (0:12,1:40); wins over the header"
+        ),
+        last_event_id_header: str | None = Header(None, alias="Last-Event-ID"),
+    ) -> StreamingResponse:
+        resume = resume_position(last_event_id_header, last_event_id)
         return StreamingResponse(
-            signal_stream(request, upstream),
+            signal_stream(request, upstream, resume),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -165,23 +177,71 @@ def api_router(upstream: Upstream) -> APIRouter:
     return router
 
 
-async def signal_stream(request: Request, upstream: Upstream) -> AsyncIterator[str]:
-    """`ready` once the subscription is positioned at the topic's end (what follows is new),
-    then one `signal` event per SignalEmitted, a comment as heartbeat; an `error` event and
-    the end of the stream if the broker cannot be reached (EventSource reconnects)."""
+def resume_position(header: str | None, query: str | None) -> dict[int, int] | None:
+    """Where a reconnecting EventSource left off: `?last_event_id=` wins over the
+    Last-Event-ID header (as on the signals service); blank or absent means from now on."""
+    source, text = (
+        ("last_event_id", query) if query and query.strip() else ("Last-Event-ID", header)
+    )
+    if text is None or not text.strip():
+        return None
     try:
-        subscription = upstream.subscribe()
-        await subscription.__aenter__()  # assigned and seeked to the end of every partition
+        return parse_position(text)
+    except ValueError as exc:
+        shown = text if len(text) <= SHOWN_ID_CHARS else text[:SHOWN_ID_CHARS] + "..."
+        raise HTTPException(
+            400, f"{source} {shown!r} is not an event id of this stream: {exc}"
+        ) from None
+
+
+def sse_event(event: str, data: str, event_id: str | None = None) -> str:
+    # The id line sets the browser's Last-Event-ID, which it sends back when it reconnects.
+    head = "" if event_id is None else f"id: {event_id}\n"
+    return f"{head}event: {event}\ndata: {data}\n\n"
+
+
+async def _positioned(
+    upstream: Upstream, resume: StreamPosition | None
+) -> tuple[Subscription, str]:
+    """A started subscription and its starting position as an event id."""
+    subscription = upstream.subscribe(resume)
+    try:
+        await subscription.__aenter__()  # assigned and seeked on every partition
+        return subscription, format_position(await subscription.position())
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(subscription.close())
+        raise
+
+
+async def signal_stream(
+    request: Request, upstream: Upstream, resume: StreamPosition | None = None
+) -> AsyncIterator[str]:
+    """`ready` once the subscription is positioned (at `resume`, else at the topic's end: what
+    follows is new), then one `signal` event per SignalEmitted, a comment as heartbeat; an
+    `error` event and the end of the stream if the broker cannot be reached (EventSource
+    reconnects).
+
+    Event ids are stream positions (`0:12,1:40`, partition:next offset): `ready` carries the
+    start, the last signal of each polled batch the position after the whole batch, so the
+    Last-Event-ID of a reconnect resumes right after what the browser got. A drop inside a
+    batch sends that batch again; the page skips signal ids it already shows."""
+    try:
+        subscription, start = await _positioned(upstream, resume)
     except (TitanError, LookupError, OSError) as exc:
         yield f"event: error\ndata: {json.dumps({'detail': str(exc)})}\nretry: 5000\n\n"
         return
     try:
-        yield f"event: ready\ndata: {json.dumps({'topic': subscription.topic})}\n\n"
+        ready = json.dumps({"topic": subscription.topic, "position": start})
+        yield sse_event("ready", ready, start)
         idle = 0.0
         while not upstream.closing.is_set() and not await request.is_disconnected():
             signals = await subscription.poll(500, timeout=1.0)
-            for signal in signals:
-                yield f"event: signal\ndata: {signal.model_dump_json()}\n\n"
+            if signals:
+                after = format_position(await subscription.position())
+                for n, signal in enumerate(signals, 1):
+                    last = n == len(signals)
+                    yield sse_event("signal", signal.model_dump_json(), after if last else None)
             idle = 0.0 if signals else idle + 1.0
             if idle >= HEARTBEAT_S:
                 yield ": keep-alive\n\n"

@@ -5,11 +5,12 @@ already served by the service that owns it (pairs, regime, signals, portfolio, b
 the console keeps no tables, consumes no topic into state and has no database role; it only
 calls those APIs (resolved like `titan.client`'s, shared/runtime/endpoints.py) and reshapes
 their answers for the browser (downsampling long series server-side so 33 years of 20
-symbols stay fast). The one stream it reads, signals.v1, is read from "now" per browser
-connection and nothing of it is stored. It therefore has no `ServiceDefinition` (that is
-for services with a database, a consumer group and an outbox) and no migrations: `build`
-returns the FastAPI app, `run` serves it until SIGTERM and registers its URL in the run
-registry, so `titan status` lists it and `titan console` finds it.
+symbols stay fast). The one stream it reads, signals.v1, is read per browser connection from
+"now", or from the position a reconnecting browser sends back as Last-Event-ID, and nothing
+of it is stored. It therefore has no `ServiceDefinition` (that is for services with a
+database, a consumer group and an outbox) and no migrations: `build` returns the FastAPI app,
+`run` serves it until SIGTERM and registers its URL in the run registry, so `titan status`
+lists it and `titan console` finds it.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from titan.client.errors import (
     Unauthorized,
 )
 from titan.client.market_data import MarketData
-from titan.client.signals import Subscription
+from titan.client.signals import StreamPosition, Subscription
 from titan.client.transport import Addresses, Transport
 
 UPSTREAM_TIMEOUT_S = 15.0
@@ -167,9 +167,11 @@ class Upstream:
             raise http_error(exc) from None
         return response.text
 
-    def subscribe(self) -> Subscription:
-        """signals.v1 from now on (the topic prefix of this deployment, as the CLI's)."""
-        return Subscription(self.addresses.bootstrap(), self.addresses.prefix(), "now", None)
+    def subscribe(self, position: StreamPosition | None = None) -> Subscription:
+        """signals.v1 from `position` (a reconnecting browser's), else from now on (the topic
+        prefix of this deployment, as the CLI's)."""
+        start = "now" if position is None else position
+        return Subscription(self.addresses.bootstrap(), self.addresses.prefix(), start, None)
 
 
 def default_params() -> dict[str, Any]:

@@ -6,12 +6,16 @@
         async for envelope in signals:
             ...
 
-`start` is "beginning", "now" or a datetime (each partition starts at the first record whose
-Kafka timestamp is at or after it, found with offsets_for_times). With `group_id=None` the
-subscriber reads every partition itself (nothing is committed); with a group, partitions are
-shared among the group's members, offsets are committed, and `start` applies only where the
-group has no committed offset yet. The contract allows a signal to reach the topic twice
-(as an exact copy), so envelopes whose event id was already seen are dropped.
+`start` is "beginning", "now", a datetime (each partition starts at the first record whose
+Kafka timestamp is at or after it, found with offsets_for_times) or a stream position taken
+earlier with `position()` (partition -> next offset): resuming from it neither loses nor
+repeats a record. Its offsets are clamped into the log; a partition it does not name is read
+from the beginning (added after the position was taken, it holds nothing its reader saw);
+see services/signals/stream_position.py. With `group_id=None` the subscriber reads every
+partition itself (nothing is committed); with a group, partitions are shared among the
+group's members, offsets are committed, and `start` applies only where the group has no
+committed offset yet. The contract allows a signal to reach the topic twice (as an exact
+copy), so envelopes whose event id was already seen are dropped.
 
 `BlockingSignalClient` serves synchronous callers (a Django view, a Celery task). It runs ONE
 event loop in a daemon thread for its whole life and submits coroutines to it with
@@ -26,14 +30,15 @@ import collections
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
+from services.signals.stream_position import StreamPosition, checked_position, seek_to_position
 from shared.events import DecodeError, Envelope, SignalEmitted, decode, ensure_utc
 from shared.runtime.api_token import resolve_api_token
 from shared.runtime.endpoints import lookup_endpoint, titan_home
@@ -44,12 +49,20 @@ from shared.topics import SIGNALS
 
 log = logging.getLogger(__name__)
 
-StartAt = Literal["beginning", "now"] | datetime
+StartAt = Literal["beginning", "now"] | datetime | StreamPosition
 T = TypeVar("T")
 # Ids remembered for duplicate detection: copies of an event are published close together
 # (a relay after a crash), so the last 100k ids cover any realistic gap.
 DEDUPE_WINDOW = 100_000
 METADATA_TIMEOUT_S = 15.0
+
+
+class _Received(NamedTuple):
+    """A signal and where it was read, so a position can stop short of unread ones."""
+
+    partition: int
+    offset: int
+    envelope: Envelope[SignalEmitted]
 
 
 class SignalSource(ABC):
@@ -90,8 +103,13 @@ class SignalSubscriber(SignalSource):
         client_id: str = "titan-signal-subscriber",
         dedupe_window: int = DEDUPE_WINDOW,
     ) -> None:
-        if isinstance(start, str) and start not in ("beginning", "now"):
-            raise ValueError(f"start must be 'beginning', 'now' or a datetime, got {start!r}")
+        if isinstance(start, Mapping):
+            start = checked_position(start)  # a copy: the caller's mapping may change later
+        elif not isinstance(start, datetime) and start not in ("beginning", "now"):
+            raise ValueError(
+                f"start must be 'beginning', 'now', a datetime or a stream position "
+                f"(partition -> next offset), got {start!r}"
+            )
         self.kafka = kafka if isinstance(kafka, KafkaSettings) else KafkaSettings(bootstrap=kafka)
         self.topic = f"{topic_prefix}{SIGNALS.name}"
         self.start_at = start
@@ -100,7 +118,7 @@ class SignalSubscriber(SignalSource):
         self.consumer: AIOKafkaConsumer | None = None
         self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._dedupe_window = dedupe_window
-        self._buffer: collections.deque[Envelope[SignalEmitted]] = collections.deque()
+        self._buffer: collections.deque[_Received] = collections.deque()
         self._lock = asyncio.Lock()
         self._stopped = False
         self.duplicates = 0
@@ -114,7 +132,7 @@ class SignalSubscriber(SignalSource):
             group_id=self.group_id,
             client_id=self.client_id,
             enable_auto_commit=self.group_id is not None,
-            auto_offset_reset="earliest" if self.start_at == "beginning" else "latest",
+            auto_offset_reset=self._offset_reset(),
         )
         self.consumer = consumer
         try:
@@ -129,6 +147,13 @@ class SignalSubscriber(SignalSource):
             self.consumer = None
             await consumer.stop()
             raise
+
+    def _offset_reset(self) -> Literal["earliest", "latest"]:
+        # From a stream position the offsets were clamped into the log; only retention can
+        # then move the log start past one before the first fetch, and what follows it is owed.
+        if self.start_at == "beginning" or isinstance(self.start_at, Mapping):
+            return "earliest"
+        return "latest"
 
     async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         deadline = time.monotonic() + METADATA_TIMEOUT_S
@@ -151,6 +176,8 @@ class SignalSubscriber(SignalSource):
             await consumer.seek_to_beginning(*partitions)
         elif self.start_at == "now":
             await consumer.seek_to_end(*partitions)
+        elif isinstance(self.start_at, Mapping):
+            await seek_to_position(consumer, list(partitions), self.start_at)
         else:
             ms = int(ensure_utc(self.start_at).timestamp() * 1000)
             found = await consumer.offsets_for_times({tp: ms for tp in partitions})
@@ -165,25 +192,49 @@ class SignalSubscriber(SignalSource):
         self, max_records: int = 500, wait_s: float = 1.0
     ) -> list[Envelope[SignalEmitted]]:
         """Up to `max_records` new signals, waiting at most `wait_s` seconds for the first."""
+        return [r.envelope for r in await self._receive(max_records, wait_s)]
+
+    async def _receive(self, max_records: int, wait_s: float) -> list[_Received]:
         if max_records < 1:
             raise ValueError(f"max_records must be >= 1, got {max_records}")
         if wait_s < 0:
             raise ValueError(f"wait_s must be >= 0 seconds, got {wait_s}")
         async with self._lock:
-            if self.consumer is None:
-                await self.start()
-            consumer = self.consumer
-            assert consumer is not None
+            consumer = await self._started_consumer()
             fetched = await consumer.getmany(timeout_ms=int(wait_s * 1000), max_records=max_records)
-            out: list[Envelope[SignalEmitted]] = []
+            out: list[_Received] = []
             for tp in sorted(fetched, key=lambda t: t.partition):
                 for message in fetched[tp]:
                     if is_watermark(message.headers):
                         continue  # the service's event-time progress, not a signal
                     envelope = self._accept(message.value)
                     if envelope is not None:
-                        out.append(envelope)
+                        out.append(_Received(tp.partition, message.offset, envelope))
             return out
+
+    async def _started_consumer(self) -> AIOKafkaConsumer:
+        if self.consumer is None:
+            await self.start()
+        assert self.consumer is not None
+        return self.consumer
+
+    async def position(self) -> dict[int, int]:
+        """Where to resume so that nothing handed out is repeated and nothing else is lost:
+        partition -> next offset, for every partition assigned now, sorted by partition.
+
+        Past every record `poll` returned, watermark and undecodable records included (the
+        consumer's own position), but not past a signal the iterator still holds unread.
+        Starts the subscriber if it was not (for "now", the position is then the end)."""
+        if self._stopped and self.consumer is None:
+            raise RuntimeError("the subscriber is stopped: take its position before stop()")
+        async with self._lock:
+            consumer = await self._started_consumer()
+            assigned = [tp for tp in consumer.assignment() if tp.topic == self.topic]
+            at = {tp.partition: await consumer.position(tp) for tp in assigned}
+        for received in self._buffer:  # a batch in partition then offset order: first is least
+            if received.partition in at:
+                at[received.partition] = min(at[received.partition], received.offset)
+        return dict(sorted(at.items()))
 
     def _accept(self, value: bytes | None) -> Envelope[SignalEmitted] | None:
         if value is None:
@@ -225,8 +276,8 @@ class SignalSubscriber(SignalSource):
         while not self._buffer:
             if self._stopped:
                 raise StopAsyncIteration
-            self._buffer.extend(await self.poll(500, 1.0))
-        return self._buffer.popleft()
+            self._buffer.extend(await self._receive(500, 1.0))
+        return self._buffer.popleft().envelope
 
 
 class BlockingSignalClient:

@@ -7,6 +7,11 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from services.signals.stream_position import (
+    StreamPosition,
+    format_position,
+    parse_position,
+)
 from shared.events import SignalEmitted
 from titan.client.results import When, frame, iso
 from titan.client.transport import Transport
@@ -18,9 +23,16 @@ SIGNAL_COLUMNS = ["seq", "signal_id", "pair_id", "action", "reason", "bar_time",
                   "hedge_ratio", "regime", "params_version", "legs"]  # fmt: skip
 
 
+__all__ = ["Signals", "StreamPosition", "Subscription", "format_position", "parse_position"]
+StartFrom = Literal["beginning", "now"] | datetime | StreamPosition
+
+
 class Subscription:
     """Signals as they reach signals.v1: an async iterator of `SignalEmitted` (exact copies
-    dropped), also `poll(max_records, timeout)`. Close it (or use `async with`)."""
+    dropped), also `poll(max_records, timeout)`. Close it (or use `async with`).
+
+    `await position()` is where to resume later (partition -> next offset; as text with
+    `format_position`); a new subscription started from it gets exactly what came after."""
 
     def __init__(self, bootstrap: str, prefix: str, start: Any, group_id: str | None) -> None:
         from services.signals.client import SignalSubscriber
@@ -31,6 +43,10 @@ class Subscription:
     async def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[SignalEmitted]:  # noqa: ASYNC109
         await self._sub.start()
         return [e.payload for e in await self._sub.poll(max_records, timeout)]
+
+    async def position(self) -> dict[int, int]:
+        """Partition -> next offset, past everything polled or iterated (see SignalSubscriber)."""
+        return await self._sub.position()
 
     async def close(self) -> None:
         await self._sub.stop()
@@ -73,11 +89,8 @@ class Signals:
         data = await self._t.get_json("signals", "/signals", params)
         return frame(data["signals"], SIGNAL_COLUMNS, times=("bar_time",))
 
-    def subscribe(
-        self,
-        from_: Literal["beginning", "now"] | datetime = "now",
-        group_id: str | None = None,
-    ) -> Subscription:
-        """Follow signals.v1 from the beginning, from now, or from a time."""
+    def subscribe(self, from_: StartFrom = "now", group_id: str | None = None) -> Subscription:
+        """Follow signals.v1 from the beginning, from now, from a time, or from a position
+        an earlier subscription gave (`position()`; its text via `parse_position`)."""
         addresses = self._t.addresses
         return Subscription(addresses.bootstrap(), addresses.prefix(), from_, group_id)

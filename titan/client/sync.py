@@ -51,6 +51,10 @@ class SyncSubscription:
     def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[SignalEmitted]:
         return self._runner.run(lambda: self._sub.poll(max_records, timeout), timeout + 30.0)
 
+    def position(self) -> dict[int, int]:
+        """Where to resume (partition -> next offset), as `Subscription.position`."""
+        return self._runner.run(self._sub.position, 30.0)  # may connect first, as poll does
+
     def __iter__(self) -> Iterator[SignalEmitted]:
         while True:
             yield self._runner.run(self._sub.__anext__, None)
