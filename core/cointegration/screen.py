@@ -14,6 +14,7 @@ computed from shared symbol-level moments (``spread_moments.py``) rather than pe
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import overload
@@ -122,10 +123,14 @@ def screen_records(res: ScreenArrays, symbols: list[str]) -> list[PairScreenResu
     return list(ScreenTable(res, symbols))
 
 
-def record_order(res: ScreenArrays) -> NDArray[np.intp]:
-    """Rows of ``res`` in record order: by p-value (untestable last), then ADF statistic."""
-    order: NDArray[np.intp] = np.lexsort((res.adf_stat, np.nan_to_num(res.pvalue, nan=2.0)))
-    return order
+def record_order(res: ScreenArrays, rows: NDArray[np.intp] | None = None) -> NDArray[np.intp]:
+    """Rows of ``res`` (all, or ``rows`` in ascending order) in record order: by p-value
+    (untestable last), then ADF statistic, then row. The sort is stable, so the order of a
+    subset is the order those rows have among all of them."""
+    adf, pvalue = res.adf_stat, res.pvalue
+    if rows is None:
+        return np.lexsort((adf, np.nan_to_num(pvalue, nan=2.0)))
+    return rows[np.lexsort((adf[rows], np.nan_to_num(pvalue[rows], nan=2.0)))]
 
 
 class ScreenTable(Sequence[PairScreenResult]):
@@ -139,8 +144,16 @@ class ScreenTable(Sequence[PairScreenResult]):
     def __init__(self, res: ScreenArrays, symbols: Sequence[str]) -> None:
         self.arrays = res
         self.symbols = list(symbols)
-        self.order = record_order(res)
         self._crit = [float(c) for c in res.critical_values]
+
+    @functools.cached_property
+    def order(self) -> NDArray[np.intp]:
+        """Every row in record order (sorted once, when first needed: O(P log P))."""
+        return record_order(self.arrays)
+
+    def records(self, rows: NDArray[np.intp]) -> Iterator[PairScreenResult]:
+        """The records of ``rows`` (ascending row numbers), in record order."""
+        return map(self.record, record_order(self.arrays, rows).tolist())
 
     def record(self, row: int) -> PairScreenResult:
         """The record of row ``row`` of ``arrays`` (pair-id order, not record order)."""
@@ -164,7 +177,7 @@ class ScreenTable(Sequence[PairScreenResult]):
         )
 
     def __len__(self) -> int:
-        return len(self.order)
+        return len(self.arrays.pvalue)
 
     @overload
     def __getitem__(self, index: int) -> PairScreenResult: ...

@@ -255,8 +255,7 @@ class Pipeline:
             & (res.hurst < s.hurst_max)
         )
         keep = testable & (passing | self._tracked_rows(results))
-        order = results.order
-        return map(results.record, order[keep[order]].tolist())
+        return results.records(np.flatnonzero(keep))
 
     def _tracked_rows(self, table: ScreenTable) -> NDArray[np.bool_]:
         """Rows of the table that are pairs with a record (any state, retired too)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC
 
 import numpy as np
@@ -28,6 +29,14 @@ def test_a_screen_table_reads_as_the_screens_records() -> None:
     assert table[10:20] == records[10:20]
     row = int(table.order[7])
     assert table.record(row) == records[7]
+    # A subset of rows, sorted alone, keeps the order those rows have among all records.
+    rows = np.flatnonzero(np.random.default_rng(5).random(len(records)) < 0.3)
+    wanted = {int(r) for r in rows}
+    assert list(table.records(rows)) == [
+        table.record(int(r)) for r in table.order.tolist() if r in wanted
+    ]
+    tied = ScreenTable(replace(res, adf_stat=np.zeros(66), pvalue=np.full(66, 0.5)), symbols)
+    assert list(tied.records(rows)) == [tied.record(int(r)) for r in rows]  # ties: by row
 
 
 def _closes(start: str, end: str) -> list[BarClose]:
