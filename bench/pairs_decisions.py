@@ -29,10 +29,9 @@ from datetime import UTC, datetime, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-import numpy as np  # noqa: E402
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._universes import synthetic_prices  # noqa: E402
 from core.cointegration import PairScreenResult, ScreenTable, screen_arrays  # noqa: E402
 from core.cointegration.screen import screen_records  # noqa: E402
 from services.pairs.domain.pipeline import Effects, Pipeline, PipelineConfig  # noqa: E402
@@ -45,25 +44,12 @@ ROUNDS = 3
 TIE_EVERY = 50
 
 
-def synthetic_prices(n_bars: int, n_symbols: int, seed: int) -> np.ndarray:
-    """Geometric random walks; symbol j + 1 tied to j for every TIE_EVERY-th j."""
-    rng = np.random.default_rng(seed)
-    log_p = 4.0 + np.cumsum(0.01 * rng.standard_normal((n_bars, n_symbols)), axis=0)
-    for j in range(0, n_symbols - 1, TIE_EVERY):
-        noise = np.zeros(n_bars)
-        shocks = 0.01 * rng.standard_normal(n_bars)
-        for t in range(1, n_bars):
-            noise[t] = 0.9 * noise[t - 1] + shocks[t]
-        log_p[:, j + 1] = 0.5 + 0.9 * log_p[:, j] + noise
-    return np.exp(log_p)
-
-
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 def loaded_pipeline(n_symbols: int) -> tuple[Pipeline, datetime, list[str], Any]:
     """A pipeline holding a full window of the universe, and the screen's merged arrays."""
-    prices = synthetic_prices(BARS, n_symbols, seed=n_symbols)
+    prices = synthetic_prices(BARS, n_symbols, seed=n_symbols, tie_every=TIE_EVERY)
     symbols = [f"S{k:04d}" for k in range(n_symbols)]
     times = [T0 + timedelta(days=i) for i in range(BARS)]
     config = PipelineConfig(

@@ -38,6 +38,7 @@ from statsmodels.tsa.stattools import adfuller, coint  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._universes import synthetic_prices  # noqa: E402
 from core.cointegration.engle_granger import engle_granger  # noqa: E402
 from core.cointegration.screen import screen_arrays  # noqa: E402
 
@@ -45,19 +46,6 @@ N_SAMPLE = 100
 ROUNDS = 5
 ENGINE_WINDOW_S = 1.0
 FULL_RUNS = 3
-
-
-def synthetic_prices(n_bars: int, n_symbols: int, seed: int) -> np.ndarray:
-    """Geometric random walks, every fifth symbol tied to its neighbour by a stationary spread."""
-    rng = np.random.default_rng(seed)
-    log_p = 4.0 + np.cumsum(0.01 * rng.standard_normal((n_bars, n_symbols)), axis=0)
-    for j in range(0, n_symbols - 1, 5):
-        noise = np.zeros(n_bars)
-        shocks = 0.01 * rng.standard_normal(n_bars)
-        for t in range(1, n_bars):
-            noise[t] = 0.9 * noise[t - 1] + shocks[t]
-        log_p[:, j + 1] = 0.5 + 0.9 * log_p[:, j] + noise
-    return np.exp(log_p)
 
 
 def timed(fn: Callable[[], object]) -> float:

@@ -45,6 +45,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._universes import synthetic_prices  # noqa: E402
 from core.cointegration.blocks import (  # noqa: E402
     BlockInput,
     BlockStats,
@@ -89,19 +90,6 @@ TWO_KEYS = (
 BARS = 252
 REPEATS = 3
 SEED = 3
-
-
-def synthetic_prices(n_bars: int, n_symbols: int, seed: int) -> np.ndarray:
-    """Geometric random walks, every fifth symbol tied to its neighbour by a stationary spread."""
-    rng = np.random.default_rng(seed)
-    log_p = 4.0 + np.cumsum(0.01 * rng.standard_normal((n_bars, n_symbols)), axis=0)
-    for j in range(0, n_symbols - 1, 5):
-        noise = np.zeros(n_bars)
-        shocks = 0.01 * rng.standard_normal(n_bars)
-        for t in range(1, n_bars):
-            noise[t] = 0.9 * noise[t - 1] + shocks[t]
-        log_p[:, j + 1] = 0.5 + 0.9 * log_p[:, j] + noise
-    return np.exp(log_p)
 
 
 def cpu_s(who: int = resource.RUSAGE_SELF) -> float:
