@@ -25,9 +25,15 @@ bench:  ## every benchmark; each prints one JSON object on its last line
 	$(PYTHON) bench/ingest.py
 	$(PYTHON) bench/latency.py
 	$(PYTHON) bench/pairs_screen.py
+	$(PYTHON) bench/pairs_decisions.py
+	$(PYTHON) bench/scale.py
+	$(PYTHON) bench/replica_grid.py
 	$(PYTHON) bench/regime.py
 	$(PYTHON) bench/regime_detection_table.py
 	$(PYTHON) bench/backtest_sweep.py
+	$(PYTHON) bench/portfolio.py
+	$(PYTHON) bench/http_load.py
+	$(PYTHON) bench/console_views.py
 	$(PYTHON) bench/demo.py
 
 demo:  ## the whole pipeline on one machine

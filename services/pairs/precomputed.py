@@ -26,7 +26,8 @@ from shared.runtime.compute_first import ComputeFirst
 log = logging.getLogger(__name__)
 
 
-# Pair records kept after their step took them (~60 MB). A step's transaction may roll back
+# Pairs of screens kept after their step took them (~30 MB of ScreenTable arrays; a list of
+# records, from a screen function that gives one, ~75 MB). A step's transaction may roll back
 # and run again: a batch run one record at a time (shared/runtime/quarantine.py) computes
 # the screen of its k-th step, then reruns steps 1..k-1, whose screens must still be here or
 # the batch would compute them again forever. The oldest are dropped past this budget.
