@@ -95,6 +95,22 @@ def screen_universe(
     hurst_max_lag: int = 20,
 ) -> list[PairScreenResult]:
     """Screen all pairs of a (T, N) price matrix; results sorted by p-value, then ADF statistic."""
+    table = screen_table(prices, symbols, window, autolag, maxlag,
+                         log_prices=log_prices, hurst_max_lag=hurst_max_lag)  # fmt: skip
+    return list(table)
+
+
+def screen_table(
+    prices: np.ndarray,
+    symbols: list[str],
+    window: int | None = None,
+    autolag: Autolag = "aic",
+    maxlag: int | None = None,
+    *,
+    log_prices: bool = True,
+    hurst_max_lag: int = 20,
+) -> ScreenTable:
+    """:func:`screen_universe` as a table of records built when read."""
     arr = check_universe(prices, symbols)
     res = screen_arrays(
         arr,
@@ -104,18 +120,7 @@ def screen_universe(
         log_prices=log_prices,
         hurst_max_lag=hurst_max_lag,
     )
-    return screen_records(res, symbols)
-
-
-def screen_table(
-    prices: np.ndarray,
-    symbols: list[str],
-    autolag: Autolag = "aic",
-    maxlag: int | None = None,
-) -> ScreenTable:
-    """:func:`screen_universe` over the whole matrix, as a table of records built when read."""
-    arr = check_universe(prices, symbols)
-    return ScreenTable(screen_arrays(arr, autolag=autolag, maxlag=maxlag), symbols)
+    return ScreenTable(res, symbols)
 
 
 def screen_records(res: ScreenArrays, symbols: list[str]) -> list[PairScreenResult]:

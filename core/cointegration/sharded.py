@@ -30,12 +30,7 @@ from core.cointegration.blocks import (
     screen_block,
 )
 from core.cointegration.engle_granger import Autolag
-from core.cointegration.screen import (
-    PairScreenResult,
-    ScreenTable,
-    check_universe,
-    screen_records,
-)
+from core.cointegration.screen import PairScreenResult, ScreenTable, check_universe
 
 
 def screen_arrays_sharded(
@@ -72,9 +67,8 @@ def screen_universe_sharded(
     hurst_max_lag: int = 20,
 ) -> list[PairScreenResult]:
     """:func:`screen.screen_universe`, the pair space cut into ``shards`` blocks."""
-    arr = check_universe(prices, symbols)
     opts = ScreenOptions(window, autolag, maxlag, log_prices, hurst_max_lag)
-    return screen_records(screen_arrays_sharded(arr, shards, executor, opts), symbols)
+    return list(_table_sharded(prices, symbols, shards, executor, opts))
 
 
 def screen_table_sharded(
@@ -87,6 +81,16 @@ def screen_table_sharded(
     maxlag: int | None = None,
 ) -> ScreenTable:
     """:func:`screen_universe_sharded` as a table of records built when read."""
-    arr = check_universe(prices, symbols)
     opts = ScreenOptions(autolag=autolag, maxlag=maxlag)
+    return _table_sharded(prices, symbols, shards, executor, opts)
+
+
+def _table_sharded(
+    prices: ArrayLike,
+    symbols: list[str],
+    shards: int,
+    executor: Executor | None,
+    opts: ScreenOptions,
+) -> ScreenTable:
+    arr = check_universe(prices, symbols)
     return ScreenTable(screen_arrays_sharded(arr, shards, executor, opts), symbols)

@@ -53,7 +53,7 @@ ScreenFn = Callable[
 def in_process_screen(
     closes: NDArray[np.float64], symbols: list[str], autolag: Autolag, maxlag: int | None
 ) -> ScreenTable:
-    return screen_table(closes, symbols, autolag, maxlag)
+    return screen_table(closes, symbols, autolag=autolag, maxlag=maxlag)
 
 
 @dataclass(frozen=True)
