@@ -21,6 +21,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
+import numpy as np
+from numpy.typing import NDArray
+
 PairState = Literal["candidate", "active", "degraded", "retired"]
 
 
@@ -92,6 +95,25 @@ def pass_failures(o: ScreenOutcome, s: LifecycleSettings) -> list[str]:
     if not (_finite(o.hurst) and o.hurst < s.hurst_max):
         why.append(f"Hurst {o.hurst:.3g} >= {s.hurst_max:g}")
     return why
+
+
+def passing_mask(
+    pvalue_adjusted: NDArray[np.float64],
+    half_life: NDArray[np.float64],
+    hurst: NDArray[np.float64],
+    s: LifecycleSettings,
+) -> NDArray[np.bool_]:
+    """``passes`` of every pair of a screen at once, from its columns (the same limits as
+    ``pass_failures``, which says why one does not pass)."""
+    return (
+        np.isfinite(pvalue_adjusted)
+        & (pvalue_adjusted < s.alpha)
+        & np.isfinite(half_life)
+        & (half_life >= s.half_life_min)
+        & (half_life <= s.half_life_max)
+        & np.isfinite(hurst)
+        & (hurst < s.hurst_max)
+    )
 
 
 def health_failures(o: ScreenOutcome, s: LifecycleSettings) -> list[str]:

@@ -21,7 +21,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from core.cointegration import PairScreenResult, ScreenTable
-from services.pairs.domain.lifecycle import LifecycleSettings, PairRecord, passes, step
+from services.pairs.domain.lifecycle import (
+    LifecycleSettings,
+    PairRecord,
+    passes,
+    passing_mask,
+    step,
+)
 from services.pairs.domain.screening import (
     ScreenFn,
     ScreenInput,
@@ -238,7 +244,7 @@ class Pipeline:
         """The results the screen's loop does not skip, in record order. From a ScreenTable
         only testable pairs that pass or are tracked are built (a vectorised filter, ~0.1 us
         a pair, instead of a record and a trip round the loop, ~8.5 us); the loop checks each
-        again, so the filter need only keep every one of them (it errs towards keeping)."""
+        again, so the filter need only keep every one of them."""
         if not isinstance(results, ScreenTable):
             return results
         res, s = results.arrays, self.config.lifecycle
@@ -248,12 +254,7 @@ class Pipeline:
             & np.isfinite(res.adf_stat)
             & np.isfinite(res.pvalue)
         )
-        passing = (
-            (res.pvalue_adjusted < s.alpha)
-            & (res.half_life >= s.half_life_min)
-            & (res.half_life <= s.half_life_max)
-            & (res.hurst < s.hurst_max)
-        )
+        passing = passing_mask(res.pvalue_adjusted, res.half_life, res.hurst, s)
         keep = testable & (passing | self._tracked_rows(results))
         return results.records(np.flatnonzero(keep))
 

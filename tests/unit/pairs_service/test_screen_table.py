@@ -11,6 +11,12 @@ import pytest
 
 from core.cointegration import PairScreenResult, ScreenTable, screen_arrays
 from core.cointegration.screen import screen_records
+from services.pairs.domain.lifecycle import (
+    LifecycleSettings,
+    ScreenOutcome,
+    passes,
+    passing_mask,
+)
 from services.pairs.domain.pipeline import Effects, Pipeline, PipelineConfig
 from services.pairs.domain.screening import ScreenSettings, in_process_screen
 from services.pairs.domain.universe import BarClose
@@ -78,3 +84,25 @@ def test_stepping_only_passing_and_tracked_pairs_gives_every_effect_of_the_full_
     assert table_run.tests == list_run.tests
     assert table_run.pairs == list_run.pairs and table_run.trackers == list_run.trackers
     assert table_run.spreads == list_run.spreads and table_run.screens == list_run.screens
+
+
+def test_the_vectorised_pass_is_the_lifecycles_pass_on_every_kind_of_value() -> None:
+    rng = np.random.default_rng(9)
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, 1.0, 0.05, 60.0, 0.5])
+
+    def column(scale: float) -> np.ndarray:
+        """Uniform in [0, scale), a fifth replaced by limits and non-finite values."""
+        values = rng.random(4000) * scale
+        odd = rng.random(4000) < 0.2
+        values[odd] = rng.choice(special, size=int(odd.sum()))
+        return values
+
+    pvalue, half_life, hurst = column(0.1), column(80.0), column(1.0)
+    settings = LifecycleSettings()
+    mask = passing_mask(pvalue, half_life, hurst, settings)
+    expected = [
+        passes(ScreenOutcome(float(p), float(h), float(u)), settings)
+        for p, h, u in zip(pvalue, half_life, hurst, strict=True)
+    ]
+    assert mask.tolist() == expected
+    assert 0 < sum(expected) < len(expected)  # both verdicts occur
