@@ -22,6 +22,7 @@ from services.market_data.store import MarketDataStore, tick_copy_payload
 from shared.clock import Clock, ManualClock
 from shared.events import Bar, Envelope, make_envelope
 from shared.runtime.batch import BatchContext, DecodeResult, PendingDecode
+from shared.runtime.event_keys import record_key_problem
 from shared.runtime.records import (
     ConsumedRecord,
     partition_for_key,
@@ -194,16 +195,16 @@ def _keyed_as_their_symbol(
     wrong: list[int] = []
     for n, (i, tick) in enumerate(zip(at, accepted, strict=True)):
         key = keys[i]
-        if key is None:
-            continue  # an unkeyed record: the producer's partitioner chose, nothing to compare
         symbol = tick.symbol
         want = encoded.get(symbol)
         if want is None:
             want = encoded[symbol] = symbol.encode()
-        if key != want:
+        # The symbols' bytes are cached: the shared check runs only on a mismatch.
+        if key is not None and key != want:
+            why = record_key_problem(key, symbol)
+            assert why is not None
             wrong.append(n)
-            shown = key.decode("utf-8", "replace")[:200]
-            dead.append((i, f"record key {shown!r} is not the event's key {symbol!r}"))
+            dead.append((i, why))
     if not wrong:
         return accepted
     drop = set(wrong)

@@ -39,7 +39,13 @@ def key_problem(
                 f"event key {envelope.key!r} is not its {spec_key} {wanted!r} "
                 f"({contract_topic} is keyed by {spec_key})"
             )
-    if record_key is not None and record_key != envelope.key.encode("utf-8"):
+    return record_key_problem(record_key, envelope.key)
+
+
+def record_key_problem(record_key: bytes | None, event_key: str) -> str | None:
+    """Why the record's Kafka key is not the event's key, or None when it is (or the record
+    is unkeyed: the producer's partitioner chose, there is nothing to compare)."""
+    if record_key is not None and record_key != event_key.encode("utf-8"):
         shown = record_key.decode("utf-8", "replace")[:200]
-        return f"record key {shown!r} is not the event's key {envelope.key!r}"
+        return f"record key {shown!r} is not the event's key {event_key!r}"
     return None
