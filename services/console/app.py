@@ -194,10 +194,14 @@ def resume_position(header: str | None, query: str | None) -> dict[int, int] | N
         ) from None
 
 
-def sse_event(event: str, data: str, event_id: str | None = None) -> str:
-    # The id line sets the browser's Last-Event-ID, which it sends back when it reconnects.
+def sse_event(
+    event: str, data: str, event_id: str | None = None, retry_ms: int | None = None
+) -> str:
+    # The id line sets the browser's Last-Event-ID, which it sends back when it reconnects;
+    # retry, how long it waits before that.
     head = "" if event_id is None else f"id: {event_id}\n"
-    return f"{head}event: {event}\ndata: {data}\n\n"
+    tail = "" if retry_ms is None else f"retry: {retry_ms}\n"
+    return f"{head}event: {event}\ndata: {data}\n{tail}\n"
 
 
 async def _positioned(
@@ -229,7 +233,7 @@ async def signal_stream(
     try:
         subscription, start = await _positioned(upstream, resume)
     except (TitanError, LookupError, OSError) as exc:
-        yield f"event: error\ndata: {json.dumps({'detail': str(exc)})}\nretry: 5000\n\n"
+        yield sse_event("error", json.dumps({"detail": str(exc)}), retry_ms=5000)
         return
     try:
         ready = json.dumps({"topic": subscription.topic, "position": start})
