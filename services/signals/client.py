@@ -38,7 +38,7 @@ from typing import Any, Literal, NamedTuple, TypeVar
 import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
-from services.signals.stream_position import StreamPosition, checked_position, seek_to_position
+from services.signals.stream_position import StartAt, checked_position, seek_to_position
 from shared.events import DecodeError, Envelope, SignalEmitted, decode, ensure_utc
 from shared.runtime.api_token import resolve_api_token
 from shared.runtime.endpoints import lookup_endpoint, titan_home
@@ -49,7 +49,6 @@ from shared.topics import SIGNALS
 
 log = logging.getLogger(__name__)
 
-StartAt = Literal["beginning", "now"] | datetime | StreamPosition
 T = TypeVar("T")
 # Ids remembered for duplicate detection: copies of an event are published close together
 # (a relay after a crash), so the last 100k ids cover any realistic gap.

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # the text form alone (titan.client, the console) needs no Kafka client
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
 StreamPosition = Mapping[int, int]
+# Where a subscriber starts: the topic's beginning, its end, a time, or a position.
+StartAt = Literal["beginning", "now"] | datetime | StreamPosition
 # Kafka's own bounds: partitions are int32, offsets int64. Anything larger cannot be a real
 # position and would only fail later, inside the client's request encoding.
 MAX_PARTITION = 2**31 - 1

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
 from services.signals.stream_position import (
+    StartAt,
     StreamPosition,
     format_position,
     parse_position,
@@ -24,7 +24,6 @@ SIGNAL_COLUMNS = ["seq", "signal_id", "pair_id", "action", "reason", "bar_time",
 
 
 __all__ = ["Signals", "StreamPosition", "Subscription", "format_position", "parse_position"]
-StartFrom = Literal["beginning", "now"] | datetime | StreamPosition
 
 
 class Subscription:
@@ -89,7 +88,7 @@ class Signals:
         data = await self._t.get_json("signals", "/signals", params)
         return frame(data["signals"], SIGNAL_COLUMNS, times=("bar_time",))
 
-    def subscribe(self, from_: StartFrom = "now", group_id: str | None = None) -> Subscription:
+    def subscribe(self, from_: StartAt = "now", group_id: str | None = None) -> Subscription:
         """Follow signals.v1 from the beginning, from now, from a time, or from a position
         an earlier subscription gave (`position()`; its text via `parse_position`)."""
         addresses = self._t.addresses

@@ -94,7 +94,8 @@ def _cmd_tail(args: argparse.Namespace) -> int:
 
 
 async def _tail(args: argparse.Namespace, bootstrap: str) -> int:
-    from services.signals.client import SignalSubscriber, StartAt
+    from services.signals.client import SignalSubscriber
+    from services.signals.stream_position import StartAt
     from shared.runtime.endpoints import resolve_topic_prefix
 
     start: StartAt = "beginning" if args.from_beginning else (args.from_time or "now")
